@@ -1,0 +1,61 @@
+# uploadonce: see README.md. Every target works on a fresh clone.
+GO        ?= go
+BIN       := bin/uploadonce
+IMAGE     ?= uploadonce/memcached:local
+
+# testcontainers-go: no reaper (it needs a registry) and loopback only.
+export TESTCONTAINERS_RYUK_DISABLED := true
+export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
+# Use the locally built image when it exists (there is no registry here).
+UPLOADONCE_MEMCACHED_IMAGE ?= $(shell docker image inspect $(IMAGE) >/dev/null 2>&1 && echo $(IMAGE))
+export UPLOADONCE_MEMCACHED_IMAGE
+
+# make loadtest variables (see README): empty means the tool's default.
+CONCURRENCY ?=
+URLS        ?=
+DUPLICATES  ?=
+DELAYED     ?=
+RATE        ?=
+STRATEGY    ?=
+MEMCACHED   ?=
+REPORT_JSON ?=
+ARGS        ?=
+
+LOADTEST_FLAGS := $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
+	$(if $(URLS),--urls $(URLS)) \
+	$(if $(DUPLICATES),--duplicates $(DUPLICATES)) \
+	$(if $(DELAYED),--delayed $(DELAYED)) \
+	$(if $(RATE),--rate $(RATE)) \
+	$(if $(STRATEGY),--strategy $(STRATEGY)) \
+	$(if $(MEMCACHED),--memcached $(MEMCACHED)) \
+	$(if $(REPORT_JSON),--report-json $(REPORT_JSON)) \
+	$(ARGS)
+
+.PHONY: all build test loadtest serve bench memcached-image vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/uploadonce
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 8m ./...
+
+loadtest: build
+	./$(BIN) loadtest $(LOADTEST_FLAGS)
+
+serve: build
+	./$(BIN) serve $(ARGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./...
+
+memcached-image:
+	bash build/memcached-image/build.sh $(IMAGE)
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin

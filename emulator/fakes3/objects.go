@@ -1,0 +1,155 @@
+package fakes3
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/johannesboyne/gofakes3"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3event"
+)
+
+// Objects returns an in-process onetime.Objects on this server's store. Its
+// writes go through the event hooks like any other, and its conditional
+// operations hold the key's lock, so they are atomic as S3's are.
+func (s *Server) Objects() onetime.Objects { return objects{s} }
+
+type objects struct{ s *Server }
+
+var (
+	_ onetime.Objects       = objects{}
+	_ onetime.VersionLister = objects{}
+)
+
+func (o objects) Copy(_ context.Context, in onetime.CopyInput) error {
+	h := o.s.hooked
+	o.s.stats.Copy.Add(1)
+	mu := h.lockKey(in.Bucket, in.SrcKey)
+	mu.Lock()
+	obj, err := o.get(in.Bucket, in.SrcKey, in.SrcVersionID)
+	if err != nil {
+		mu.Unlock()
+		return err
+	}
+	body, err := io.ReadAll(obj.Contents)
+	obj.Contents.Close()
+	mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
+		return fmt.Errorf("copy %s: source ETag %x, want %s: %w", in.SrcKey, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
+	}
+	_, err = h.put(s3event.ObjectCreatedCopy, in.Bucket, in.DstKey, obj.Metadata, bytes.NewReader(body), int64(len(body)), nil, "")
+	return err
+}
+
+func (o objects) get(bucket, key, version string) (*gofakes3.Object, error) {
+	var obj *gofakes3.Object
+	var err error
+	if version != "" {
+		vb, ok := o.s.backend.(gofakes3.VersionedBackend)
+		if !ok {
+			return nil, fmt.Errorf("get %s version %s: bucket store is not versioned", key, version)
+		}
+		obj, err = vb.GetObjectVersion(bucket, key, gofakes3.VersionID(version), nil)
+	} else {
+		obj, err = o.s.hooked.inner.GetObject(bucket, key, nil)
+	}
+	if err != nil {
+		if gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) || gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchVersion) {
+			return nil, fmt.Errorf("%s: %w", key, onetime.ErrNoSuchKey)
+		}
+		return nil, err
+	}
+	if obj.IsDeleteMarker {
+		obj.Contents.Close()
+		return nil, fmt.Errorf("%s: delete marker: %w", key, onetime.ErrNoSuchKey)
+	}
+	return obj, nil
+}
+
+func (o objects) Delete(_ context.Context, in onetime.DeleteInput) error {
+	h := o.s.hooked
+	o.s.stats.Delete.Add(1)
+	mu := h.lockKey(in.Bucket, in.Key)
+	mu.Lock()
+	defer mu.Unlock()
+	if in.VersionID != "" {
+		vb, ok := o.s.backend.(*hookedVersioned)
+		if !ok {
+			return fmt.Errorf("delete %s version %s: bucket store is not versioned", in.Key, in.VersionID)
+		}
+		existed := true
+		if _, err := vb.versioned.HeadObjectVersion(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID)); err != nil {
+			existed = false
+		}
+		if _, err := vb.versioned.DeleteObjectVersion(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID)); err != nil {
+			return err
+		}
+		if existed {
+			h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: in.Bucket, Key: in.Key, VersionID: in.VersionID})
+		}
+		return nil
+	}
+	if in.IfMatch != "" {
+		obj, err := h.inner.HeadObject(in.Bucket, in.Key)
+		if err != nil {
+			return nil // nothing there: nothing to delete
+		}
+		if hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
+			return fmt.Errorf("delete %s: ETag %x, want %s: %w", in.Key, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
+		}
+	}
+	_, err := h.deleteLocked(in.Bucket, in.Key)
+	return err
+}
+
+func (o objects) Head(_ context.Context, bucket, key string) (onetime.ObjectInfo, error) {
+	o.s.stats.Head.Add(1)
+	obj, err := o.s.hooked.inner.HeadObject(bucket, key)
+	if err != nil {
+		if gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) {
+			return onetime.ObjectInfo{}, fmt.Errorf("%s: %w", key, onetime.ErrNoSuchKey)
+		}
+		return onetime.ObjectInfo{}, err
+	}
+	obj.Contents.Close()
+	return onetime.ObjectInfo{Key: key, ETag: hex.EncodeToString(obj.Hash), VersionID: string(obj.VersionID), Size: obj.Size}, nil
+}
+
+func (o objects) Versions(_ context.Context, bucket, key string) ([]onetime.ObjectInfo, error) {
+	o.s.stats.List.Add(1)
+	vb, ok := o.s.backend.(gofakes3.VersionedBackend)
+	if !ok {
+		return nil, fmt.Errorf("list versions of %s: bucket store is not versioned", key)
+	}
+	res, err := vb.ListBucketVersions(bucket, &gofakes3.Prefix{Prefix: key, HasPrefix: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []onetime.ObjectInfo
+	for _, v := range res.Versions {
+		ver, ok := v.(*gofakes3.Version)
+		if !ok || ver.Key != key {
+			continue
+		}
+		out = append(out, onetime.ObjectInfo{Key: key, ETag: strings.Trim(ver.ETag, `"`), VersionID: string(ver.VersionID), Size: ver.Size})
+	}
+	// Listed newest first; callers want the oldest first.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+func md5hex(b []byte) string {
+	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
+}

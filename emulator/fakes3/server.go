@@ -1,0 +1,319 @@
+// Package fakes3 is the emulator's S3: gofakes3 with s3mem behind a front
+// that closes gofakes3's gaps. It enforces SigV4 (presigned query and header
+// auth) and POST policies as AWS does, decodes aws-chunked bodies, answers
+// browser POSTs with 204, and emits one S3 event per committed write or
+// delete through a backend decorator that keeps versioning.
+//
+// Requests are path-style: /<bucket>/<key>, and POST /<bucket> for forms.
+package fakes3
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator/clock"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
+	"github.com/uploadonce/uploadonce/emulator/s3event"
+)
+
+// Defaults.
+const (
+	DefaultRegion          = "us-east-1"
+	DefaultAccessKeyID     = "uploadonce"
+	DefaultSecretAccessKey = "uploadonce-secret"
+	// DefaultMaxObjectBytes bounds one upload held in memory (S3 allows 5 GB
+	// in one PUT; an emulator on a laptop does not need that).
+	DefaultMaxObjectBytes = 256 << 20
+	maxPostFieldBytes     = 20 << 10
+)
+
+// Config configures a Server. The zero Config works: real clock, default
+// region and credentials, no event sink.
+type Config struct {
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+	Clock           clock.Clock
+	Logger          zerolog.Logger
+	// Notify receives every committed write and delete.
+	Notify         func(s3event.Write)
+	MaxObjectBytes int64
+}
+
+// Server is the fake S3 HTTP handler.
+type Server struct {
+	cfg     Config
+	hooked  *hooked
+	backend gofakes3.Backend
+	faker   http.Handler
+	auth    *s3auth.Verifier
+	log     zerolog.Logger
+	reqID   atomic.Uint64
+	stats   Stats
+}
+
+// Stats counts S3 requests by operation, for cost accounting.
+type Stats struct {
+	Put, Post, Copy, Get, Head, List, Delete, Other, Denied atomic.Int64
+}
+
+// New returns a Server with an empty s3mem store.
+func New(cfg Config) *Server {
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if cfg.AccessKeyID == "" {
+		cfg.AccessKeyID = DefaultAccessKeyID
+	}
+	if cfg.SecretAccessKey == "" {
+		cfg.SecretAccessKey = DefaultSecretAccessKey
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.MaxObjectBytes <= 0 {
+		cfg.MaxObjectBytes = DefaultMaxObjectBytes
+	}
+	ts := timeSource{cfg.Clock}
+	s := &Server{cfg: cfg, log: cfg.Logger,
+		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3"}}
+	s.hooked, s.backend = wrapBackend(s3mem.New(s3mem.WithTimeSource(ts)), cfg.Notify, cfg.Clock.Now)
+	s.faker = gofakes3.New(s.backend,
+		gofakes3.WithTimeSource(ts),
+		// Skew is judged by s3auth on header-signed requests only.
+		gofakes3.WithTimeSkewLimit(0),
+		gofakes3.WithLogger(gofakes3.DiscardLog()),
+	).Server()
+	return s
+}
+
+// Region returns the region the server signs and verifies for.
+func (s *Server) Region() string { return s.cfg.Region }
+
+// Credentials returns the only credentials the server accepts.
+func (s *Server) Credentials() (accessKeyID, secretAccessKey string) {
+	return s.cfg.AccessKeyID, s.cfg.SecretAccessKey
+}
+
+// CreateBucket creates a bucket, versioned when asked.
+func (s *Server) CreateBucket(name string, versioned bool) error {
+	if err := s.backend.CreateBucket(name); err != nil && !gofakes3.IsAlreadyExists(err) {
+		return err
+	}
+	if !versioned {
+		return nil
+	}
+	vb, ok := s.backend.(gofakes3.VersionedBackend)
+	if !ok {
+		return errors.New("backend does not support versioning")
+	}
+	return vb.SetVersioningConfiguration(name, gofakes3.VersioningConfiguration{Status: gofakes3.VersioningEnabled})
+}
+
+// ServeHTTP authenticates the request and hands it to gofakes3, except
+// browser POST uploads, which it serves itself.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := strconv.FormatUint(s.reqID.Add(1), 16)
+	w.Header().Set("x-amz-request-id", id)
+	s.count(r)
+	bucket, key := splitPath(r.URL.Path)
+
+	if r.Method == http.MethodPost && key == "" && bucket != "" && isMultipart(r) {
+		if err := s.browserUpload(w, r, bucket, id); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
+
+	var err error
+	switch s3auth.Classify(r) {
+	case s3auth.AuthQuery:
+		// Presigned URLs were signed on the emulator's clock.
+		err = s.auth.VerifyPresigned(r, s.cfg.Clock.Now())
+	case s3auth.AuthHeader:
+		// Header-signed requests carry the client's wall-clock time.
+		err = s.auth.VerifyHeader(r, time.Now())
+	default:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			err = &s3auth.Error{Code: "AccessDenied", Message: "Anonymous users cannot write to this bucket; sign the request or use a presigned URL.", Status: http.StatusForbidden}
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err, id)
+		return
+	}
+	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
+		body, n, err := s3auth.PrepareBody(r)
+		if err != nil {
+			s.fail(w, r, err, id)
+			return
+		}
+		if n > s.cfg.MaxObjectBytes {
+			s.fail(w, r, &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}, id)
+			return
+		}
+		r.Body = io.NopCloser(body)
+		r.ContentLength = n
+		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+		// The body is decoded now; gofakes3 must not decode it again, nor
+		// store the transfer encoding as object metadata.
+		r.Header.Del("X-Amz-Content-Sha256")
+		r.Header.Del("X-Amz-Decoded-Content-Length")
+		if ce := r.Header.Get("Content-Encoding"); strings.Contains(ce, "aws-chunked") {
+			rest := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(ce), "aws-chunked"), ",")
+			if rest = strings.TrimSpace(rest); rest == "" {
+				r.Header.Del("Content-Encoding")
+			} else {
+				r.Header.Set("Content-Encoding", rest)
+			}
+		}
+	}
+	s.faker.ServeHTTP(w, r)
+}
+
+func (s *Server) count(r *http.Request) {
+	_, key := splitPath(r.URL.Path)
+	switch r.Method {
+	case http.MethodPut:
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			s.stats.Copy.Add(1)
+		} else {
+			s.stats.Put.Add(1)
+		}
+	case http.MethodPost:
+		s.stats.Post.Add(1)
+	case http.MethodGet:
+		if key == "" {
+			s.stats.List.Add(1)
+		} else {
+			s.stats.Get.Add(1)
+		}
+	case http.MethodHead:
+		s.stats.Head.Add(1)
+	case http.MethodDelete:
+		s.stats.Delete.Add(1)
+	default:
+		s.stats.Other.Add(1)
+	}
+}
+
+// Stats returns the request counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, id string) {
+	var se *s3auth.Error
+	if errors.As(err, &se) && se.Status == http.StatusForbidden {
+		s.stats.Denied.Add(1)
+	}
+	if !errors.As(err, &se) {
+		var ge gofakes3.Error
+		if errors.As(err, &ge) {
+			code := ge.ErrorCode()
+			err = &s3auth.Error{Code: string(code), Message: code.Message(), Status: code.Status()}
+		} else {
+			s.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("s3 request failed")
+		}
+	}
+	s.log.Debug().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("s3 request refused")
+	if r.Body != nil {
+		// Drain a little so the client sees the answer rather than a reset.
+		_, _ = io.CopyN(io.Discard, r.Body, 64<<10)
+	}
+	s3auth.WriteError(w, err, id)
+}
+
+// browserUpload serves POST /<bucket> with multipart/form-data.
+func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, id string) error {
+	if ok, err := s.backend.BucketExists(bucket); err != nil || !ok {
+		return &s3auth.Error{Code: "NoSuchBucket", Message: "The specified bucket does not exist", Status: http.StatusNotFound, Resource: bucket}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxObjectBytes+1<<20)
+	form, err := s3auth.ParsePostForm(r, maxPostFieldBytes)
+	if err != nil {
+		return err
+	}
+	policy, err := s.auth.VerifyPost(form, bucket, s.cfg.Clock.Now())
+	if err != nil {
+		return err
+	}
+	key := form.Fields["key"]
+	key = strings.ReplaceAll(key, "${filename}", form.FileName)
+	if len(key) > gofakes3.KeySizeLimit {
+		return &s3auth.Error{Code: "KeyTooLongError", Message: "Your key is too long", Status: http.StatusBadRequest}
+	}
+	body, err := io.ReadAll(io.LimitReader(form.File, s.cfg.MaxObjectBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}
+		}
+		return &s3auth.Error{Code: "MalformedPOSTRequest", Message: "The body of your POST request is not well-formed multipart/form-data: " + err.Error(), Status: http.StatusBadRequest}
+	}
+	if int64(len(body)) > s.cfg.MaxObjectBytes {
+		return &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}
+	}
+	if err := policy.CheckLength(int64(len(body))); err != nil {
+		return err
+	}
+	res, err := s.hooked.put(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), strings.NewReader(string(body)), int64(len(body)), nil, id)
+	if err != nil {
+		return err
+	}
+	etag := `"` + md5hex(body) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Location", "/"+bucket+"/"+key)
+	if res.VersionID != "" {
+		w.Header().Set("x-amz-version-id", string(res.VersionID))
+	}
+	status := s3auth.SuccessStatus(form)
+	if status == http.StatusCreated {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		_ = xml.NewEncoder(w).Encode(postResponse{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: etag})
+		return nil
+	}
+	w.WriteHeader(status)
+	return nil
+}
+
+type postResponse struct {
+	XMLName  xml.Name `xml:"PostResponse"`
+	Location string
+	Bucket   string
+	Key      string
+	ETag     string
+}
+
+func splitPath(p string) (bucket, key string) {
+	p = strings.TrimPrefix(p, "/")
+	bucket, key, _ = strings.Cut(p, "/")
+	return bucket, key
+}
+
+func isMultipart(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data")
+}
+
+// timeSource adapts a clock.Clock to gofakes3.TimeSource, reporting GMT as
+// S3 does.
+type timeSource struct{ c clock.Clock }
+
+func (t timeSource) Now() time.Time                  { return t.c.Now().UTC() }
+func (t timeSource) Since(x time.Time) time.Duration { return t.c.Now().Sub(x) }
+
+var _ gofakes3.TimeSource = timeSource{}
+
+func (s *Server) String() string {
+	return fmt.Sprintf("fake S3 (region %s, access key %s)", s.cfg.Region, s.cfg.AccessKeyID)
+}

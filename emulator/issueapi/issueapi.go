@@ -1,0 +1,136 @@
+// Package issueapi is the API Gateway-like endpoint that hands out one-time
+// upload URLs: GET /<stage>/getpresignedurl with an x-api-key header.
+//
+// Errors look like API Gateway's: a missing or wrong key gets
+// 403 {"message":"Forbidden"}, an unknown route or method 403
+// {"message":"Missing Authentication Token"}, and a failed integration
+// 502 {"message":"Internal server error"}.
+package issueapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+)
+
+// Issuer is what the endpoint needs from the one-time logic.
+type Issuer interface {
+	Issue(ctx context.Context) (onetime.Grant, error)
+}
+
+var _ Issuer = (*onetime.Issuer)(nil)
+
+// DefaultStage is the reference's stage.
+const DefaultStage = "Prod"
+
+// Handler serves the issue endpoint.
+type Handler struct {
+	issuer Issuer
+	apiKey []byte
+	path   string
+	log    zerolog.Logger
+	// OnIssue, when set, observes each issued grant and how long it took.
+	OnIssue func(onetime.Grant, time.Duration, error)
+}
+
+// New returns a handler for /<stage>/getpresignedurl that requires apiKey.
+func New(issuer Issuer, stage, apiKey string, log zerolog.Logger) *Handler {
+	if stage == "" {
+		stage = DefaultStage
+	}
+	return &Handler{issuer: issuer, apiKey: []byte(apiKey), path: Path(stage), log: log}
+}
+
+// Path is the endpoint path for stage.
+func Path(stage string) string { return "/" + stage + "/getpresignedurl" }
+
+// NewAPIKey returns a random 40-character key, like API Gateway's.
+func NewAPIKey() (string, error) {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// PostResponse is the reference's POST shape: {"url": {"url", "fields"}}.
+type PostResponse struct {
+	URL     PostURL   `json:"url"`
+	Key     string    `json:"key"`
+	Method  string    `json:"method"`
+	Expires time.Time `json:"expires"`
+}
+
+// PostURL is the inner object of PostResponse.
+type PostURL struct {
+	URL    string            `json:"url"`
+	Fields map[string]string `json:"fields"`
+}
+
+// PutResponse is the PUT shape: {"url": "<presigned URL>", "method": "PUT"}.
+type PutResponse struct {
+	URL     string            `json:"url"`
+	Method  string            `json:"method"`
+	Headers map[string]string `json:"headers"`
+	Key     string            `json:"key"`
+	Expires time.Time         `json:"expires"`
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := requestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	if r.URL.Path != h.path || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		writeJSON(w, http.StatusForbidden, message{"Missing Authentication Token"})
+		return
+	}
+	got := []byte(r.Header.Get("x-api-key"))
+	if len(h.apiKey) == 0 || subtle.ConstantTimeCompare(got, h.apiKey) != 1 {
+		writeJSON(w, http.StatusForbidden, message{"Forbidden"})
+		return
+	}
+	start := time.Now()
+	g, err := h.issuer.Issue(r.Context())
+	if h.OnIssue != nil {
+		h.OnIssue(g, time.Since(start), err)
+	}
+	if err != nil {
+		h.log.Error().Err(err).Str("request_id", reqID).Msg("issue failed")
+		writeJSON(w, http.StatusBadGateway, message{"Internal server error"})
+		return
+	}
+	if g.Method == onetime.MethodPUT {
+		hdr := make(map[string]string, len(g.Headers))
+		for k := range g.Headers {
+			hdr[k] = g.Headers.Get(k)
+		}
+		writeJSON(w, http.StatusOK, PutResponse{URL: g.URL, Method: "PUT", Headers: hdr, Key: g.Key, Expires: g.Expires.UTC()})
+		return
+	}
+	writeJSON(w, http.StatusOK, PostResponse{URL: PostURL{URL: g.URL, Fields: g.Fields}, Key: g.Key, Method: "POST", Expires: g.Expires.UTC()})
+}
+
+type message struct {
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func requestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,125 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+)
+
+// DefaultListen is the emulator's default address: loopback only.
+const DefaultListen = "127.0.0.1:4566"
+
+// StartOptions add a listener and a memcached provider to Config.
+type StartOptions struct {
+	Config
+	// Listen is HOST:PORT; DefaultListen when empty, port 0 for any.
+	Listen string
+	// Memcached is a memcached.ParseSpec string; "auto" when empty. It is
+	// not started for strategies that keep no tokens.
+	Memcached string
+	// MemcachedOptions go to memcached.Start.
+	MemcachedOptions []memcached.Option
+	// Concurrency sizes the memcached client's idle connection pool.
+	Concurrency int
+}
+
+// Running is an emulator serving HTTP, with the memcached it started.
+type Running struct {
+	*Emulator
+	// URL is the base URL of the listener, e.g. http://127.0.0.1:4566.
+	URL       string
+	Memcached *memcached.Server
+	server    *http.Server
+	done      chan error
+}
+
+// Start starts memcached (when the strategy needs it), the emulator and its
+// HTTP listener. Close stops all three.
+func Start(ctx context.Context, o StartOptions) (*Running, error) {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.Strategy == "" {
+		o.Strategy = DefaultStrategy
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	r := &Running{URL: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	cleanup := func() {
+		ln.Close()
+		if r.Memcached != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = r.Memcached.Close(cctx)
+		}
+	}
+
+	cfg := o.Config
+	cfg.Endpoint = r.URL
+	if onetime.UsesMemcached(o.Strategy) {
+		spec, err := memcached.ParseSpec(orDefault(o.Memcached, memcached.KindAuto))
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		opts := append([]memcached.Option{memcached.WithLogger(o.Logger.With().Str("component", "memcached").Logger())}, o.MemcachedOptions...)
+		if o.Clock != nil {
+			opts = append(opts, memcached.WithClock(o.Clock))
+		}
+		r.Memcached, err = memcached.Start(ctx, spec, opts...)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("start memcached: %w", err)
+		}
+		cfg.Cache = memcached.NewClient(r.Memcached.Addrs(), max(o.Concurrency, o.Lambda.Concurrency, 64))
+		cfg.Memcache = MemcachedInfo{Kind: r.Memcached.Kind(), Addrs: r.Memcached.Addrs()}
+	}
+	r.Emulator, err = New(cfg)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	r.server = &http.Server{Handler: r.Emulator.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	go func() {
+		err := r.server.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		r.done <- err
+	}()
+	return r, nil
+}
+
+// Done reports the listener's end: nil after Close, or the serve error.
+func (r *Running) Done() <-chan error { return r.done }
+
+// Close shuts the listener down gracefully, then stops the invoker and
+// memcached (removing its container or process).
+func (r *Running) Close(ctx context.Context) error {
+	var errs []error
+	if err := r.server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	r.Emulator.Close()
+	if r.Memcached != nil {
+		if err := r.Memcached.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop memcached: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
