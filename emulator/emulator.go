@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,10 @@ type Config struct {
 	LogLength int
 	// MaxObjectBytes bounds one upload; fakes3's default when zero.
 	MaxObjectBytes int64
+	// FunctionErrorRate fails that fraction of verifier invocations before
+	// they run, as a crashed or timed-out Lambda would, so that retries can
+	// be exercised. The choice is seeded by Delivery.Seed.
+	FunctionErrorRate float64
 }
 
 // MemcachedInfo describes the memcached behind Cache, for health and reports.
@@ -140,7 +145,11 @@ func New(cfg Config) (*Emulator, error) {
 		IfNoneMatch: cfg.Strategy == onetime.IfNoneMatch}
 	e.Verifier = &onetime.Verifier{Strategy: strategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
 		KeepRejected: cfg.KeepRejected, Record: e.onDecisionRecorded}
-	e.Invoker = lambda.New(cfg.Clock, e.Verifier.Handle, cfg.Lambda, cfg.Logger.With().Str("component", "lambda").Logger(),
+	handler := lambda.Handler(e.Verifier.Handle)
+	if cfg.FunctionErrorRate > 0 {
+		handler = failSome(handler, cfg.FunctionErrorRate, cfg.Delivery.Seed)
+	}
+	e.Invoker = lambda.New(cfg.Clock, handler, cfg.Lambda, cfg.Logger.With().Str("component", "lambda").Logger(),
 		lambda.WithObserver(e.onInvocation))
 	e.Queue = s3event.NewQueue(cfg.Clock, e.deliver, cfg.Delivery, cfg.Logger.With().Str("component", "events").Logger())
 	e.api = issueapi.New(e.Issuer, cfg.Stage, cfg.APIKey, cfg.Logger.With().Str("component", "api").Logger())
@@ -196,6 +205,9 @@ func (c *Config) fill() error {
 	}
 	if c.Bucket == "metrics" {
 		return errors.New(`bucket "metrics" would hide the /metrics endpoint`)
+	}
+	if c.FunctionErrorRate < 0 || c.FunctionErrorRate > 1 {
+		return errors.New("function error rate must be between 0 and 1")
 	}
 	if err := c.Delivery.Validate(); err != nil {
 		return err
@@ -380,4 +392,22 @@ func (r *ring[T]) items() []T {
 		return append(out, r.buf[:r.next]...)
 	}
 	return append(out, r.buf...)
+}
+
+// ErrInjectedFunctionError is the error of an invocation failed on purpose.
+var ErrInjectedFunctionError = errors.New("injected function error")
+
+// failSome wraps h so that a seeded fraction of calls fail without running.
+func failSome(h lambda.Handler, rate float64, seed uint64) lambda.Handler {
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(seed, 0xfa11))
+	return func(ctx context.Context, ev events.S3Event) error {
+		mu.Lock()
+		fail := rng.Float64() < rate
+		mu.Unlock()
+		if fail {
+			return ErrInjectedFunctionError
+		}
+		return h(ctx, ev)
+	}
 }

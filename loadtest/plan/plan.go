@@ -1,0 +1,188 @@
+// Package plan describes a load or scenario run as data: the emulated stack
+// to start, groups of tokens with the uploads each token receives and when,
+// the load model, and faults. Scenario files and loadtest flags both become
+// a Plan; the engine runs it.
+//
+// Times are offsets on the run's clock. On the virtual clock every token is
+// issued at offset 0 and the engine moves the clock from one offset to the
+// next, so a 40 s wait costs nothing; on the real clock offsets are waited
+// out, per token, from its own issue time.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Plan is one run.
+type Plan struct {
+	Name  string
+	Seed  uint64 // seeds every random choice; logged
+	Stack Stack
+	// Groups of tokens; every token of a group gets the same uploads.
+	Groups []Group
+	// Concurrency bounds the tokens in flight (closed model) and sizes the
+	// HTTP and memcached connection pools.
+	Concurrency int
+	// Rate, when > 0, starts tokens at this many per second (open model):
+	// latency is measured from each token's intended start.
+	Rate float64
+	// Faults fire at offsets from the start of the run.
+	Faults []Fault
+	// Timeout bounds the whole run, including waiting for late events.
+	Timeout time.Duration
+}
+
+// Stack is the emulated system under test.
+type Stack struct {
+	Strategy  string // onetime strategy name
+	Memcached string // memcached.ParseSpec syntax; "auto" when empty
+	Clock     string // "virtual" (default) or "real"
+	Method    string // "post" (default) or "put"
+	URLExpiry time.Duration
+	TokenTTL  time.Duration
+	// KeepRejected leaves rejected uploads in place, as the reference does.
+	KeepRejected bool
+
+	EventDelay      string        // s3event.ParseDelay syntax; "" = none
+	EventDuplicates float64       // 0..1
+	EventReorder    time.Duration // reorder window
+	EventCoalesce   bool
+	MaxEventAge     time.Duration // 0 = Lambda default (6 h)
+
+	LambdaConcurrency int // 0 = default
+	LambdaRetries     *int
+	// LambdaErrorRate makes that fraction of verifier invocations fail
+	// before running (a function error), to exercise retries. 0..1.
+	LambdaErrorRate float64
+}
+
+// Group is a set of tokens with the same upload pattern.
+type Group struct {
+	Name    string
+	Tokens  int
+	Uploads []Upload
+}
+
+// Content kinds of an upload body.
+const (
+	ContentSame   = "same"   // every upload of a token sends the same bytes (the reference clients)
+	ContentUnique = "unique" // every upload sends different bytes (detects wrong_bytes)
+)
+
+// Upload is one upload of a token.
+type Upload struct {
+	// At is the offset from the token's issue; with AfterPrevious, from the
+	// previous upload's return (virtual clock: its offset).
+	At            time.Duration
+	AfterPrevious bool
+	// Method overrides the grant's method: "post" or "put"; "" keeps it.
+	Method  string
+	Size    int    // body bytes; 0 means 16
+	Content string // ContentSame (default), ContentUnique, or literal text
+}
+
+// Fault kinds.
+const (
+	FaultMemcachedRestart = "memcached-restart" // restart the server: tokens are lost
+	FaultMemcachedFlush   = "memcached-flush"   // flush_all
+	FaultMemcachedEvict   = "memcached-evict"   // memory pressure: evict (embedded: SetMaxBytes(Value))
+	FaultMemcachedLatency = "memcached-latency" // add Duration to every reply (embedded)
+	FaultMemcachedPause   = "memcached-pause"   // stop answering for Duration
+)
+
+// Fault is an injected failure.
+type Fault struct {
+	Kind     string
+	At       time.Duration // offset from the start of the run
+	Duration time.Duration // for latency and pause
+	Value    int64         // for evict: the memory limit in bytes
+}
+
+// Validate reports the first problem, naming the field.
+func (p *Plan) Validate() error {
+	if len(p.Groups) == 0 {
+		return errors.New("plan has no token groups")
+	}
+	total := 0
+	for i, g := range p.Groups {
+		if g.Tokens < 0 {
+			return fmt.Errorf("groups[%d] (%s): tokens must not be negative", i, g.Name)
+		}
+		if g.Tokens > 0 && len(g.Uploads) == 0 && g.Name == "" {
+			return fmt.Errorf("groups[%d]: tokens without uploads need a name saying why", i)
+		}
+		for j, u := range g.Uploads {
+			if u.At < 0 {
+				return fmt.Errorf("groups[%d] (%s) uploads[%d]: at must not be negative", i, g.Name, j)
+			}
+			if u.Size < 0 || u.Size > 64<<20 {
+				return fmt.Errorf("groups[%d] (%s) uploads[%d]: size %d outside 0..64MiB", i, g.Name, j, u.Size)
+			}
+			switch u.Method {
+			case "", "post", "put":
+			default:
+				return fmt.Errorf("groups[%d] (%s) uploads[%d]: method %q: want post or put", i, g.Name, j, u.Method)
+			}
+		}
+		total += g.Tokens
+	}
+	if total == 0 {
+		return errors.New("plan issues no tokens")
+	}
+	if total > 2_000_000 {
+		return fmt.Errorf("plan issues %d tokens; the bound is 2,000,000", total)
+	}
+	if p.Concurrency < 0 || p.Concurrency > 4096 {
+		return fmt.Errorf("concurrency %d outside 1..4096", p.Concurrency)
+	}
+	if p.Rate < 0 {
+		return errors.New("rate must not be negative")
+	}
+	switch p.Stack.Clock {
+	case "", "virtual", "real":
+	default:
+		return fmt.Errorf("clock %q: want virtual or real", p.Stack.Clock)
+	}
+	switch p.Stack.Method {
+	case "", "post", "put":
+	default:
+		return fmt.Errorf("method %q: want post or put", p.Stack.Method)
+	}
+	if p.Stack.EventDuplicates < 0 || p.Stack.EventDuplicates > 1 {
+		return errors.New("event duplicates must be between 0 and 1")
+	}
+	if p.Stack.LambdaErrorRate < 0 || p.Stack.LambdaErrorRate > 1 {
+		return errors.New("lambda error rate must be between 0 and 1")
+	}
+	for i, f := range p.Faults {
+		switch f.Kind {
+		case FaultMemcachedRestart, FaultMemcachedFlush, FaultMemcachedEvict, FaultMemcachedLatency, FaultMemcachedPause:
+		default:
+			return fmt.Errorf("faults[%d]: unknown kind %q", i, f.Kind)
+		}
+		if f.At < 0 || f.Duration < 0 {
+			return fmt.Errorf("faults[%d] (%s): at and duration must not be negative", i, f.Kind)
+		}
+	}
+	return nil
+}
+
+// Tokens returns the number of tokens the plan issues.
+func (p *Plan) Tokens() int {
+	n := 0
+	for _, g := range p.Groups {
+		n += g.Tokens
+	}
+	return n
+}
+
+// Uploads returns the number of uploads the plan sends.
+func (p *Plan) Uploads() int {
+	n := 0
+	for _, g := range p.Groups {
+		n += g.Tokens * len(g.Uploads)
+	}
+	return n
+}
