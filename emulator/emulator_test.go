@@ -89,7 +89,7 @@ func (s *stack) settle(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Settle(ctx, 10*time.Minute); err != nil {
+	if err := s.Settle(ctx, 2*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -194,14 +194,8 @@ func (h *hookedVersioned) ListBucketVersions(b string, p *gofakes3.Prefix, page 
 		return res, err
 	}
 	key := func(v gofakes3.VersionItem) (string, uint64) {
-		var k, id string
-		switch x := v.(type) {
-		case *gofakes3.Version:
-			k, id = x.Key, string(x.VersionID)
-		case *gofakes3.DeleteMarker:
-			k, id = x.Key, string(x.VersionID)
-		}
-		return k, h.versionOrder(b, k, id)
+		k, id, _ := versionItem(v)
+		return k, h.versionOrder(b, k, string(id))
 	}
 	sort.SliceStable(res.Versions, func(i, j int) bool {
 		ki, si := key(res.Versions[i])
@@ -235,15 +229,66 @@ func (h *hookedVersioned) DeleteObjectVersion(bucket, key string, v gofakes3.Ver
 	mu := h.lockKey(bucket, key)
 	mu.Lock()
 	defer mu.Unlock()
-	existed := true
-	if _, err := h.versioned.HeadObjectVersion(bucket, key, v); err != nil {
-		existed = false
+	return h.deleteVersionLocked(bucket, key, v)
+}
+
+// deleteVersionLocked closes an s3mem gap: removing the current version
+// while older ones remain leaves s3mem without a current version, and its
+// next HEAD, GET or PUT of the key panics. S3 would make the previous
+// version current; s3mem cannot, so a delete marker becomes current first
+// (GET then answers 404 instead of serving the previous version; the
+// versions themselves are intact). Removing a current delete marker while
+// versions remain is refused as NotImplemented for the same reason.
+func (h *hookedVersioned) deleteVersionLocked(bucket, key string, v gofakes3.VersionID) (gofakes3.ObjectDeleteResult, error) {
+	list, err := h.versioned.ListBucketVersions(bucket, &gofakes3.Prefix{Prefix: key, HasPrefix: true}, nil)
+	if err != nil {
+		return gofakes3.ObjectDeleteResult{}, err
+	}
+	var target gofakes3.VersionItem
+	others := 0
+	for _, it := range list.Versions {
+		k, id, _ := versionItem(it)
+		if k != key {
+			continue
+		}
+		if id == v {
+			target = it
+		} else {
+			others++
+		}
+	}
+	if target == nil {
+		return gofakes3.ObjectDeleteResult{}, nil // S3: deleting a missing version succeeds
+	}
+	_, _, latest := versionItem(target)
+	if latest && others > 0 {
+		if _, isMarker := target.(*gofakes3.DeleteMarker); isMarker {
+			return gofakes3.ObjectDeleteResult{}, gofakes3.ErrorMessage(gofakes3.ErrNotImplemented,
+				"uploadonce: removing the current delete marker while older versions remain is not supported by the in-memory store")
+		}
+		res, err := h.inner.DeleteObject(bucket, key)
+		if err != nil {
+			return res, err
+		}
+		h.noteVersion(bucket, key, string(res.VersionID))
 	}
 	res, err := h.versioned.DeleteObjectVersion(bucket, key, v)
-	if err == nil && existed {
-		h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: bucket, Key: key, VersionID: string(v)})
+	if err == nil {
+		if _, isMarker := target.(*gofakes3.DeleteMarker); !isMarker {
+			h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: bucket, Key: key, VersionID: string(v)})
+		}
 	}
 	return res, err
+}
+
+func versionItem(it gofakes3.VersionItem) (key string, id gofakes3.VersionID, latest bool) {
+	switch x := it.(type) {
+	case *gofakes3.Version:
+		return x.Key, x.VersionID, x.IsLatest
+	case *gofakes3.DeleteMarker:
+		return x.Key, x.VersionID, x.IsLatest
+	}
+	return "", "", false
 }
 
 // DeleteMultiVersions implements gofakes3.VersionedBackend.

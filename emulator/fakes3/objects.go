@@ -86,17 +86,8 @@ func (o objects) Delete(_ context.Context, in onetime.DeleteInput) error {
 		if !ok {
 			return fmt.Errorf("delete %s version %s: bucket store is not versioned", in.Key, in.VersionID)
 		}
-		existed := true
-		if _, err := vb.versioned.HeadObjectVersion(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID)); err != nil {
-			existed = false
-		}
-		if _, err := vb.versioned.DeleteObjectVersion(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID)); err != nil {
-			return err
-		}
-		if existed {
-			h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: in.Bucket, Key: in.Key, VersionID: in.VersionID})
-		}
-		return nil
+		_, err := vb.deleteVersionLocked(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID))
+		return err
 	}
 	if in.IfMatch != "" {
 		obj, err := h.inner.HeadObject(in.Bucket, in.Key)

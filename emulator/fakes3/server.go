@@ -8,6 +8,7 @@
 package fakes3
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -154,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
-		body, n, err := s3auth.PrepareBody(r)
+		body, n, err := s.auth.PrepareBody(r)
 		if err != nil {
 			s.fail(w, r, err, id)
 			return
@@ -163,6 +164,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}, id)
 			return
 		}
+		// Decode and verify the whole body before gofakes3 sees it: checksum
+		// and chunk-signature errors surface at EOF, and must become S3's
+		// errors rather than a half-stored object or a 500.
+		data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxObjectBytes+1))
+		if err != nil {
+			s.fail(w, r, err, id)
+			return
+		}
+		if int64(len(data)) != n {
+			s.fail(w, r, &s3auth.Error{Code: "IncompleteBody", Message: "You did not provide the number of bytes specified by the Content-Length HTTP header.", Status: http.StatusBadRequest}, id)
+			return
+		}
+		body = bytes.NewReader(data)
 		r.Body = io.NopCloser(body)
 		r.ContentLength = n
 		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -115,7 +116,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, PutResponse{URL: g.URL, Method: "PUT", Headers: hdr, Key: g.Key, Expires: g.Expires.UTC()})
 		return
 	}
-	writeJSON(w, http.StatusOK, PostResponse{URL: PostURL{URL: g.URL, Fields: g.Fields}, Key: g.Key, Method: "POST", Expires: g.Expires.UTC()})
+	// Field names as boto3's generate_presigned_post spells them (the
+	// reference's Lambda); S3 reads form field names case-insensitively.
+	fields := make(map[string]string, len(g.Fields))
+	for k, v := range g.Fields {
+		fields[strings.ToLower(k)] = v
+	}
+	writeJSON(w, http.StatusOK, PostResponse{URL: PostURL{URL: g.URL, Fields: fields}, Key: g.Key, Method: "POST", Expires: g.Expires.UTC()})
 }
 
 type message struct {

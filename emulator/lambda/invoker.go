@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -258,6 +259,8 @@ func (i *Invoker) call(ctx context.Context, rec events.S3EventRecord) (err error
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", ErrHandlerPanic, p)
+			i.log.Error().Str("key", rec.S3.Object.URLDecodedKey).Str("stack", string(debug.Stack())).
+				Msgf("verifier panicked: %v", p)
 		}
 	}()
 	return i.handler(ctx, events.S3Event{Records: []events.S3EventRecord{rec}})

@@ -108,9 +108,10 @@ type Model struct {
 	// ReorderWindow adds a uniform random extra delay in [0, window) to every
 	// delivery, so records published within the window swap places.
 	ReorderWindow time.Duration
-	// Coalesce merges a write into a still-undelivered record of the same
+	// Coalesce folds a write into a still-undelivered record of the same
 	// key on an unversioned bucket, as S3 may for concurrent writes: one
-	// record, carrying the later write's object.
+	// record is sent, the earlier write's, while the object now holds the
+	// later write's bytes.
 	Coalesce bool
 	// MaxEventAge drops deliveries whose delay reaches it; zero keeps all.
 	MaxEventAge time.Duration
@@ -151,7 +152,6 @@ type Queue struct {
 	pending map[string]*pendingRecord // by bucket/key, for coalescing
 	stats   Stats
 	inQueue int
-	idle    *sync.Cond
 }
 
 type pendingRecord struct {
@@ -167,7 +167,6 @@ func NewQueue(clk clock.Clock, sink Sink, m Model, log zerolog.Logger) *Queue {
 		rng:     rand.New(rand.NewPCG(m.Seed, 0x5eed0e7e)),
 		pending: make(map[string]*pendingRecord),
 	}
-	q.idle = sync.NewCond(&q.mu)
 	delay := "0"
 	if m.Delay != nil {
 		delay = m.Delay.String()
@@ -192,10 +191,7 @@ func (q *Queue) Publish(rec events.S3EventRecord) {
 	}
 	id := rec.S3.Bucket.Name + "/" + rec.S3.Object.URLDecodedKey
 	if q.model.Coalesce && rec.S3.Object.VersionID == "" && IsCreated(rec.EventName) {
-		if p, ok := q.pending[id]; ok {
-			// The undelivered record now describes the later write.
-			p.rec.S3.Object = rec.S3.Object
-			p.rec.EventTime = rec.EventTime
+		if _, ok := q.pending[id]; ok {
 			q.stats.Coalesced++
 			q.mu.Unlock()
 			return
@@ -252,9 +248,6 @@ func (q *Queue) deliver(id string, p *pendingRecord, delay time.Duration, first 
 	}
 	q.mu.Lock()
 	q.inQueue--
-	if q.inQueue == 0 {
-		q.idle.Broadcast()
-	}
 	q.mu.Unlock()
 }
 

@@ -1,0 +1,61 @@
+package s3auth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func BenchmarkVerifyPresigned(b *testing.B) {
+	v := testVerifier()
+	raw, hdr := presignPut(b, "uploads/bench file.txt", presignOpts{ifNoneMatch: true})
+	r := serverRequest(http.MethodPut, raw, hdr, nil)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.VerifyPresigned(r, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyPost(b *testing.B) {
+	v := testVerifier()
+	_, vals := presignPost(b, "uploads/bench", nil, time.Minute)
+	fields := map[string]string{}
+	for k, val := range vals {
+		fields[strings.ToLower(k)] = val
+	}
+	form := &PostForm{Fields: fields}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.VerifyPost(form, testBucket, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyHeader(b *testing.B) {
+	v := testVerifier()
+	var captured *http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		captured = r.Clone(context.Background())
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c := sdkClient(srv.URL, testAKID, testSecret, DefaultRegion, nil)
+	if _, err := c.PutObject(context.Background(), putInput("uploads/bench", "hello")); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.VerifyHeader(captured, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,29 @@
+// Package s3auth is the request-authentication layer the fake S3 puts in
+// front of gofakes3, so that the emulator enforces presigned URLs, POST
+// policies and header signatures the way Amazon S3 does.
+//
+// It offers four checks, each a pure function of the request and a time the
+// caller passes in (the emulator runs on a virtual clock, so nothing here
+// reads time.Now):
+//
+//   - [Verifier.VerifyPresigned]: SigV4 query authentication (presigned URLs).
+//   - [Verifier.VerifyHeader]: SigV4 Authorization-header authentication.
+//   - [Verifier.VerifyPost]: browser-based POST uploads (policy + signature),
+//     with [ParsePostForm] and [DecodePolicy].
+//   - [PrepareBody] / [Verifier.PrepareBody]: decode aws-chunked bodies and
+//     verify payload hashes and checksums, so the fake S3 stores exact bytes.
+//
+// Every failure is an [*Error] carrying S3's code, message and HTTP status;
+// render it with [WriteError]. Callers tell errors apart with errors.As and the
+// Code field, never by matching message text.
+//
+// Signatures of presigned and header-signed requests are recomputed with the
+// AWS SDK for Go v2 signer rather than a hand-written canonicaliser, so the
+// emulator agrees with the SDK by construction. Known limits of that choice:
+//
+//  1. A client that signs a header the SDK never signs (User-Agent, Expect,
+//     Transfer-Encoding, X-Amzn-Trace-Id) or signs "content-length: 0" cannot
+//     be verified and gets SignatureDoesNotMatch.
+//  2. Header-signed requests must carry X-Amz-Date; a request dated only by
+//     the Date header is checked for skew but fails signature verification.
+package s3auth

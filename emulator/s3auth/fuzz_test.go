@@ -1,0 +1,97 @@
+package s3auth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every fuzz target checks the same contract: no panic, and every error is
+// an *Error with a 4xx status.
+func checkErr(t *testing.T, err error) {
+	t.Helper()
+	if err == nil || err == io.EOF {
+		return
+	}
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("error %T %v is not an *Error", err, err)
+	}
+	if e.Status < 400 || e.Status >= 500 {
+		t.Fatalf("status %d for %v", e.Status, e)
+	}
+}
+
+func FuzzDecodePolicy(f *testing.F) {
+	f.Add(base64.StdEncoding.EncodeToString([]byte(`{"expiration":"2026-01-01T00:00:00Z","conditions":[{"key":"k"},["starts-with","$key",""],["content-length-range",1,"2"]]}`)))
+	f.Add("not base64")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := DecodePolicy(s)
+		checkErr(t, err)
+		if err == nil {
+			_ = p.CheckLength(5)
+			for _, c := range p.Conditions {
+				_ = c.String()
+			}
+		}
+	})
+}
+
+func FuzzParsePostForm(f *testing.F) {
+	f.Add("b", []byte("--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nx\r\n--b--\r\n"))
+	f.Add("b", []byte("--b\r\n"))
+	v := testVerifier()
+	f.Fuzz(func(t *testing.T, boundary string, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/b", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "multipart/form-data; boundary=\""+strings.ReplaceAll(boundary, `"`, "")+"\"")
+		form, err := ParsePostForm(r, 1024)
+		checkErr(t, err)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, form.File)
+		_, err = v.VerifyPost(form, "b", time.Unix(0, 0))
+		checkErr(t, err)
+		_ = Metadata(form)
+		_ = form.Key()
+	})
+}
+
+func FuzzVerifyPresignedQuery(f *testing.F) {
+	raw, _ := presignPut(f, "k", presignOpts{})
+	u, _ := url.Parse(raw)
+	f.Add(u.RawQuery)
+	f.Add("X-Amz-Expires=604801")
+	f.Add("%zz")
+	v := testVerifier()
+	f.Fuzz(func(t *testing.T, q string) {
+		r := httptest.NewRequest(http.MethodPut, "http://"+testHost+"/"+testBucket+"/k", nil)
+		r.URL.RawQuery = q
+		checkErr(t, v.VerifyPresigned(r, time.Now()))
+		_ = Classify(r)
+	})
+}
+
+func FuzzChunkedReader(f *testing.F) {
+	f.Add(uint8(3), []byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n"))
+	f.Add(uint8(1), []byte("3;chunk-signature="+strings.Repeat("a", 64)+"\r\nabc\r\n0;chunk-signature="+strings.Repeat("a", 64)+"\r\n\r\n"))
+	f.Add(uint8(0), []byte("ffffffff\r\n"))
+	signing := &ChunkSigning{Key: []byte("k"), Date: "20260101T000000Z", Scope: "20260101/us-east-1/s3/aws4_request", Seed: strings.Repeat("0", 64)}
+	f.Fuzz(func(t *testing.T, mode uint8, body []byte) {
+		opts := ChunkedOptions{DecodedLength: -1, Trailers: []string{"x-amz-checksum-crc32"}}
+		if mode&4 != 0 {
+			opts.Signing = signing
+		}
+		if mode&8 != 0 {
+			opts.DecodedLength = int64(mode)
+		}
+		_, err := io.Copy(io.Discard, NewChunkedReader(bytes.NewReader(body), PayloadMode(mode%4), opts))
+		checkErr(t, err)
+	})
+}

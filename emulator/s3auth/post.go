@@ -1,0 +1,219 @@
+package s3auth
+
+import (
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"sort"
+	"strings"
+	"time"
+)
+
+// DefaultMaxFieldBytes bounds the form fields before the file part when
+// ParsePostForm is given no limit. S3 allows 20 KiB.
+const DefaultMaxFieldBytes = 20 * 1024
+
+// PostForm is a browser-based POST upload: the form fields that precede the
+// file part, and the file part itself, unread.
+type PostForm struct {
+	// Fields maps lower-cased field names to their values (case kept).
+	// A repeated field keeps its first value.
+	Fields map[string]string
+	// File is the body of the part named "file"; read it to the end.
+	File            io.Reader
+	FileName        string
+	FileContentType string
+}
+
+// Key returns the object key: the key field with every ${filename} replaced
+// by the uploaded file's name, as S3 does.
+func (f *PostForm) Key() string {
+	return strings.ReplaceAll(f.Fields["key"], "${filename}", f.FileName)
+}
+
+// ParsePostForm reads a multipart/form-data POST as a stream: it collects
+// fields until the part named "file" and stops there, so fields after the
+// file are ignored as S3 ignores them. maxFieldBytes bounds the total size of
+// the field values before the file (<= 0 means DefaultMaxFieldBytes).
+func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
+	if r == nil || r.Body == nil {
+		return nil, ErrMalformedPOSTRequest("The request has no body.")
+	}
+	if maxFieldBytes <= 0 {
+		maxFieldBytes = DefaultMaxFieldBytes
+	}
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
+		return nil, ErrMalformedPOSTRequest("Content-Type must be multipart/form-data with a boundary.")
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	form := &PostForm{Fields: map[string]string{}}
+	budget := maxFieldBytes
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, ErrIncorrectNumberOfFiles()
+		}
+		if err != nil {
+			return nil, ErrMalformedPOSTRequest("")
+		}
+		name := strings.ToLower(part.FormName())
+		if name == "" {
+			return nil, ErrMalformedPOSTRequest("A part has no form-data name.")
+		}
+		if name == "file" {
+			form.File = part
+			form.FileName = part.FileName()
+			form.FileContentType = part.Header.Get("Content-Type")
+			break
+		}
+		val, err := io.ReadAll(io.LimitReader(part, budget+1))
+		if err != nil {
+			return nil, ErrMalformedPOSTRequest("")
+		}
+		if int64(len(val)) > budget {
+			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
+		}
+		budget -= int64(len(val))
+		if _, dup := form.Fields[name]; !dup {
+			form.Fields[name] = string(val)
+		}
+	}
+	if _, ok := form.Fields["key"]; !ok {
+		return nil, ErrInvalidArgument("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.", "key", "")
+	}
+	return form, nil
+}
+
+// VerifyPost checks a POST upload to bucket at now as S3 does: the auth
+// fields, the credential scope, the signature over the base64 policy, the
+// policy's expiration and conditions, and that no form field is left
+// uncovered by a condition. It returns the decoded policy, whose
+// CheckLength the caller applies once the file size is known.
+func (v *Verifier) VerifyPost(form *PostForm, bucket string, now time.Time) (*Policy, error) {
+	if form == nil || form.Fields == nil {
+		return nil, ErrMalformedPOSTRequest("")
+	}
+	f := form.Fields
+	if _, ok := f["x-amz-signature"]; !ok {
+		if _, v2 := f["awsaccesskeyid"]; v2 {
+			return nil, errSigV2()
+		}
+		if _, ok := f["policy"]; !ok {
+			return nil, ErrAccessDenied("Anonymous access is forbidden for this operation")
+		}
+	}
+	// The required fields, with the names S3 uses in its messages.
+	required := [...][2]string{
+		{"policy", "policy"},
+		{"x-amz-algorithm", "X-Amz-Algorithm"},
+		{"x-amz-credential", "X-Amz-Credential"},
+		{"x-amz-date", "X-Amz-Date"},
+		{"x-amz-signature", "X-Amz-Signature"},
+	}
+	for _, af := range required {
+		if f[af[0]] == "" {
+			return nil, ErrInvalidArgument("Bucket POST must contain a field named '"+af[1]+"'.  If it is specified, please check the order of the fields.", af[1], "")
+		}
+	}
+	if alg := f["x-amz-algorithm"]; alg != Algorithm {
+		return nil, ErrInvalidArgument(`X-Amz-Algorithm only supports "`+Algorithm+`"`, "X-Amz-Algorithm", clip(alg))
+	}
+	date, err := time.Parse(amzDateFormat, f["x-amz-date"])
+	if err != nil {
+		return nil, ErrInvalidArgument(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`, "X-Amz-Date", clip(f["x-amz-date"]))
+	}
+	cred, ok := parseCredential(f["x-amz-credential"])
+	if !ok {
+		return nil, ErrInvalidArgument("Error parsing the X-Amz-Credential parameter; "+credentialShape, "X-Amz-Credential", clip(f["x-amz-credential"]))
+	}
+	if err := v.checkScope(cred, date, func(msg string, extra ...Field) *Error {
+		return ErrInvalidArgument("Error parsing the X-Amz-Credential parameter; "+msg, "X-Amz-Credential", clip(f["x-amz-credential"]))
+	}); err != nil {
+		return nil, err
+	}
+	key := SigningKey(v.Creds.SecretAccessKey, cred.Date, cred.Region, cred.Service)
+	want := hex.EncodeToString(hmacSHA256(key, f["policy"]))
+	if !equalConstantTime(strings.ToLower(f["x-amz-signature"]), want) {
+		return nil, ErrSignatureDoesNotMatch(cred.AccessKeyID, f["x-amz-signature"])
+	}
+	policy, err := DecodePolicy(f["policy"])
+	if err != nil {
+		return nil, err
+	}
+	if now.After(policy.Expiration) {
+		return nil, ErrAccessDenied("Invalid according to Policy: Policy expired.")
+	}
+	if err := policy.check(f, bucket); err != nil {
+		return nil, err
+	}
+	var extra []string
+	for _, name := range sortedKeys(f) {
+		if !exemptFromPolicy(name) && !policy.covers(name) {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		return nil, ErrAccessDenied("Invalid according to Policy: Extra input fields: " + strings.Join(extra, ", "))
+	}
+	return policy, nil
+}
+
+// exemptFromPolicy names the fields S3 does not require a condition for.
+func exemptFromPolicy(name string) bool {
+	switch name {
+	case "x-amz-signature", "file", "policy":
+		return true
+	}
+	return strings.HasPrefix(name, "x-ignore-")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// SuccessStatus is the status a successful POST answers with: 204, or 200 or
+// 201 when success_action_status asks for them; any other value means 204.
+// (A 201 answer carries a PostResponse XML body; that is the caller's.)
+func SuccessStatus(form *PostForm) int {
+	if form != nil {
+		switch strings.TrimSpace(form.Fields["success_action_status"]) {
+		case "200":
+			return http.StatusOK
+		case "201":
+			return http.StatusCreated
+		}
+	}
+	return http.StatusNoContent
+}
+
+// Metadata returns the form fields S3 stores with the object, keyed by
+// canonical header name: Content-Type, Cache-Control, Content-Disposition,
+// Content-Encoding, Expires and X-Amz-Meta-*. Authentication and control
+// fields (policy, signature, credential, key, ...) are never included.
+func Metadata(form *PostForm) map[string]string {
+	out := map[string]string{}
+	if form == nil {
+		return out
+	}
+	for name, val := range form.Fields {
+		switch {
+		case name == "content-type", name == "cache-control", name == "content-disposition",
+			name == "content-encoding", name == "expires":
+		case strings.HasPrefix(name, "x-amz-meta-") && len(name) > len("x-amz-meta-"):
+		default:
+			continue
+		}
+		out[textproto.CanonicalMIMEHeaderKey(name)] = val
+	}
+	return out
+}
