@@ -373,9 +373,11 @@ func TestVersionedDecoratorKeepsVersioning(t *testing.T) {
 	if string(b) != "first" {
 		t.Fatalf("GET by the first versionId = %q", b)
 	}
-	head, err := h.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/v"), VersionId: aws.String(ids[1])})
-	if err != nil || aws.ToInt64(head.ContentLength) != 6 {
-		t.Fatalf("HEAD by the second versionId = %+v, %v", head, err)
+	for i, want := range []int64{5, 6} { // "first", "second"
+		head, err := h.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/v"), VersionId: aws.String(ids[i])})
+		if err != nil || aws.ToInt64(head.ContentLength) != want || aws.ToString(head.VersionId) != ids[i] {
+			t.Fatalf("HEAD by versionId %d = %+v, %v; want length %d", i, head, err, want)
+		}
 	}
 	list, err := h.client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String("uploads/v")})
 	if err != nil || len(list.Versions) != 2 || aws.ToString(list.Versions[0].VersionId) != ids[1] {
