@@ -215,6 +215,12 @@ func (q *Queue) Publish(rec events.S3EventRecord) {
 
 	for i, d := range delays {
 		first := i == 0
+		if d <= 0 {
+			// Not a timer: on a virtual clock it would wait for the next
+			// Advance, and an undelayed event should not.
+			q.deliver(id, p, d, first)
+			continue
+		}
 		q.clock.AfterFunc(d, func() { q.deliver(id, p, d, first) })
 	}
 }

@@ -1,0 +1,22 @@
+// Package memcached provides the memcached that uploadonce's one-time logic
+// runs against, in four kinds, and an in-process memcached server.
+//
+// [ParseSpec] reads the --memcached syntax and [Start] runs it:
+//
+//   - embedded: [Embedded], an in-process text-protocol server with an
+//     injectable clock and fault knobs (latency, connection limit, memory
+//     limit with LRU eviction, restart);
+//   - process: a local memcached binary on a free loopback port;
+//   - container: memcached containers through testcontainers-go, published
+//     on 127.0.0.1 only (DESIGN.md §7; build the image with
+//     build/memcached-image/build.sh, i.e. make memcached-image);
+//   - external: HOST:PORT servers someone else runs, probed but never owned;
+//   - auto: container, else process, else embedded.
+//
+// Every kind offers the same fault hooks on [Server]: Restart and Flush.
+// [NewClient] builds a gomemcache client sized for a load's concurrency.
+//
+// The conformance suite in conformance_test.go runs one set of behaviours
+// against every kind available, so the embedded server is held to what the
+// real memcached answers.
+package memcached
