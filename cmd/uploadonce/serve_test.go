@@ -182,3 +182,5 @@ func getJSON(t *testing.T, url string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func sleepBriefly() { time.Sleep(10 * time.Millisecond) }
