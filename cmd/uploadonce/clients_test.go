@@ -78,7 +78,14 @@ for _ in range(times):
 `
 
 func TestPythonRequestsClient(t *testing.T) {
-	py := requireTool(t, "python3", "-c", "import requests")
+	// Debian's python3-requests serves /usr/bin/python3, which may not be
+	// the python3 first on PATH.
+	py := "/usr/bin/python3"
+	if p, err := exec.LookPath("python3"); err == nil && exec.Command(p, "-c", "import requests").Run() == nil {
+		py = p
+	} else {
+		py = requireTool(t, py, "-c", "import requests")
+	}
 	base := serveForTest(t, "--memcached", "embedded", "--api-key", "k")
 	cmd := exec.Command(py, "-c", pythonClient, base+"/Prod/getpresignedurl", "k", "2")
 	out, err := cmd.CombinedOutput()
