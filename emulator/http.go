@@ -29,6 +29,11 @@ func (e *Emulator) Handler() http.Handler {
 		switch {
 		case strings.HasPrefix(r.URL.Path, InspectPrefix):
 			if _, pattern := mux.Handler(r); pattern == "" {
+				if allowed, ok := inspectMethods[strings.TrimPrefix(r.URL.Path, InspectPrefix)]; ok {
+					w.Header().Set("Allow", allowed)
+					writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": r.Method + " " + r.URL.Path + ": use " + allowed})
+					return
+				}
 				writeJSON(w, http.StatusNotFound, map[string]string{"message": "no such inspection endpoint: " + r.Method + " " + r.URL.Path})
 				return
 			}
@@ -43,6 +48,9 @@ func (e *Emulator) Handler() http.Handler {
 		}
 	})
 }
+
+// inspectMethods lists the inspection endpoints and their methods.
+var inspectMethods = map[string]string{"health": "GET", "decisions": "GET", "events": "GET", "clock": "GET, POST"}
 
 // Health is the body of GET /_uploadonce/health.
 type Health struct {
