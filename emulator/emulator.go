@@ -97,6 +97,7 @@ type Emulator struct {
 	builder  *s3event.Builder
 	metrics  *metrics
 	registry *prometheus.Registry
+	cache    *countingCache
 
 	mu         sync.Mutex
 	decisions  *ring[onetime.Decision]
@@ -126,7 +127,8 @@ func New(cfg Config) (*Emulator, error) {
 	var strategy onetime.Strategy
 	var err error
 	if onetime.UsesMemcached(cfg.Strategy) {
-		strategy, err = onetime.NewMemcachedStrategy(cfg.Strategy, cfg.Cache, cfg.Clock)
+		e.cache = &countingCache{inner: cfg.Cache}
+		strategy, err = onetime.NewMemcachedStrategy(cfg.Strategy, e.cache, cfg.Clock)
 	} else {
 		strategy, err = onetime.NewS3Strategy(cfg.Strategy, e.S3.Objects())
 	}

@@ -290,3 +290,23 @@ func TestAWSSDKAgainstTheEmulator(t *testing.T) {
 		t.Fatal("a stray upload was copied to accepted/")
 	}
 }
+
+func TestCacheCommandCounts(t *testing.T) {
+	for _, tc := range []struct {
+		strategy string
+		want     emulator.CacheStats
+	}{
+		// issue: add; first upload: get + delete; second: get (+ delete for
+		// get-delete's reference, which deletes only on a hit).
+		{onetime.GetDelete, emulator.CacheStats{Add: 1, Get: 2, Delete: 1}},
+		{onetime.Delete, emulator.CacheStats{Add: 1, Get: 2, Delete: 1}},
+		{onetime.CAS, emulator.CacheStats{Add: 1, Get: 2, CAS: 1}},
+	} {
+		s := start(t, memcached.KindEmbedded, func(o *emulator.StartOptions) { o.Strategy = tc.strategy })
+		s.uploadAll(t, "a", "a")
+		s.settle(t)
+		if got := s.CacheStats(); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.strategy, got, tc.want)
+		}
+	}
+}
