@@ -229,3 +229,31 @@ var _ tclog.Logger = tcLogger{}
 func (t tcLogger) Printf(format string, v ...any) {
 	t.l.Debug().Str("component", "testcontainers").Msgf(strings.TrimSpace(format), v...)
 }
+
+var _ pauser = (*containerNode)(nil)
+
+// pause runs docker pause on every container of the node.
+func (cn *containerNode) pause(ctx context.Context) error { return cn.each(ctx, true) }
+
+// resume runs docker unpause.
+func (cn *containerNode) resume(ctx context.Context) error { return cn.each(ctx, false) }
+
+func (cn *containerNode) each(ctx context.Context, pause bool) error {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer cli.Close()
+	var errs []error
+	for i, c := range cn.ctrs {
+		if pause {
+			_, err = cli.ContainerPause(ctx, c.GetContainerID(), client.ContainerPauseOptions{})
+		} else {
+			_, err = cli.ContainerUnpause(ctx, c.GetContainerID(), client.ContainerUnpauseOptions{})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cn.addrs[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}

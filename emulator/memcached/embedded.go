@@ -178,6 +178,8 @@ type Embedded struct {
 
 	latency  atomic.Int64 // time.Duration
 	maxConns atomic.Int64
+	pauseMu  sync.Mutex
+	resumed  chan struct{} // non-nil while paused; closed by Resume
 	panics   atomic.Uint64
 
 	connMu    sync.Mutex
@@ -366,6 +368,42 @@ func (e *Embedded) FlushAll() {
 // SetLatency delays the handling of every following command by d; 0 removes
 // the delay.
 func (e *Embedded) SetLatency(d time.Duration) { e.latency.Store(int64(max(d, 0))) }
+
+// Pause stops answering, like a SIGSTOPped memcached: connections stay open
+// and commands wait (clients time out) until Resume.
+func (e *Embedded) Pause() {
+	e.pauseMu.Lock()
+	defer e.pauseMu.Unlock()
+	if e.resumed == nil {
+		e.resumed = make(chan struct{})
+	}
+}
+
+// Resume answers again; waiting commands run.
+func (e *Embedded) Resume() {
+	e.pauseMu.Lock()
+	defer e.pauseMu.Unlock()
+	if e.resumed != nil {
+		close(e.resumed)
+		e.resumed = nil
+	}
+}
+
+// waitUnpaused blocks while paused; false when the server closes meanwhile.
+func (e *Embedded) waitUnpaused() bool {
+	e.pauseMu.Lock()
+	ch := e.resumed
+	e.pauseMu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-e.done:
+		return false
+	}
+}
 
 // SetMaxConns refuses connections beyond n with "ERROR Too many open
 // connections", as memcached does, and closes the newest open connections
@@ -753,6 +791,9 @@ func (e *Embedded) serve(c net.Conn) {
 				t.Stop()
 				return
 			}
+		}
+		if !e.waitUnpaused() {
+			return
 		}
 		if quit := s.dispatch(tokens); quit {
 			_ = s.w.Flush()

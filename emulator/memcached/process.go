@@ -193,3 +193,17 @@ func freeLoopbackPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+var _ pauser = (*processNode)(nil)
+
+func (p *processNode) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil || p.proc.cmd.Process == nil {
+		return ErrClosed
+	}
+	return p.proc.cmd.Process.Signal(sig)
+}
+
+func (p *processNode) pause(context.Context) error  { return p.signal(syscall.SIGSTOP) }
+func (p *processNode) resume(context.Context) error { return p.signal(syscall.SIGCONT) }

@@ -92,6 +92,34 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.node.close(ctx)
 }
 
+// pauser is the optional capability of nodes that can stop answering.
+type pauser interface {
+	pause(ctx context.Context) error
+	resume(ctx context.Context) error
+}
+
+// Pause makes every node stop answering while keeping its data and its
+// connections, as a stalled server or a network partition does: a process
+// gets SIGSTOP, a container is paused (docker pause), the embedded server
+// holds its replies. Clients then time out. External servers cannot be
+// paused (ErrUnsupported).
+func (s *Server) Pause(ctx context.Context) error {
+	p, ok := s.node.(pauser)
+	if !ok {
+		return ErrUnsupported
+	}
+	return p.pause(ctx)
+}
+
+// Resume undoes Pause.
+func (s *Server) Resume(ctx context.Context) error {
+	p, ok := s.node.(pauser)
+	if !ok {
+		return ErrUnsupported
+	}
+	return p.resume(ctx)
+}
+
 // ErrClosed is returned by Restart after Close.
 var ErrClosed = errors.New("memcached: server closed")
 
@@ -177,6 +205,8 @@ type embeddedNode struct{ e *Embedded }
 var _ node = embeddedNode{}
 
 func (n embeddedNode) restart(context.Context) error { n.e.Restart(); return nil }
+func (n embeddedNode) pause(context.Context) error   { n.e.Pause(); return nil }
+func (n embeddedNode) resume(context.Context) error  { n.e.Resume(); return nil }
 func (n embeddedNode) close(context.Context) error   { return n.e.Close() }
 
 func startEmbedded(ctx context.Context, cfg config) (*Server, error) {
