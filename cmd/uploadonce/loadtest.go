@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/lambda"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/loadtest"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+)
+
+// loadtestFlags are `uploadonce loadtest`'s flags.
+type loadtestFlags struct {
+	urls, duplicates, concurrency, lambdaConcurrency int
+	delayed, rate                                    float64
+	strategy, memcached, method, clock, reportJSON   string
+	eventDuplicates, eventDelay                      string
+	urlExpiry, timeout                               time.Duration
+	seed                                             uint64
+	logLevel, logFormat                              string
+}
+
+func (f *loadtestFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.urls, "urls", 1000, "one-time URLs to issue")
+	fs.IntVar(&f.duplicates, "duplicates", 2, "uploads per URL, sent at once")
+	fs.Float64Var(&f.delayed, "delayed", 0.1, "fraction of URLs uploaded after their URL expired (at expiry+10s)")
+	fs.IntVar(&f.concurrency, "concurrency", 32, "requests in flight (closed model); sizes the connection pools")
+	fs.Float64Var(&f.rate, "rate", 0, "URLs started per second (open model); 0 means closed model")
+	fs.StringVar(&f.strategy, "strategy", onetime.CAS, "one-time guard: "+strings.Join(onetime.StrategyNames(), ", "))
+	fs.StringVar(&f.memcached, "memcached", "auto", "auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
+	fs.StringVar(&f.method, "method", "post", "upload method: post or put")
+	fs.StringVar(&f.clock, "clock", "virtual", "virtual (waits cost nothing) or real")
+	fs.StringVar(&f.reportJSON, "report-json", "", "also write the report as JSON to this path")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of every random choice")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	fs.StringVar(&f.eventDuplicates, "event-duplicates", "0", "chance P (0..1) of one extra delivery of each S3 event")
+	fs.StringVar(&f.eventDelay, "event-delay", "0", "S3 event delay: 250ms, MIN..MAX, exp:MEAN or aws")
+	fs.IntVar(&f.lambdaConcurrency, "lambda-concurrency", lambda.DefaultConcurrency, "verifier invocations at once")
+	fs.DurationVar(&f.urlExpiry, "url-expiry", onetime.DefaultURLExpiry, "how long an issued URL is valid")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+}
+
+// plan turns the flags into a plan; errors are usage errors.
+func (f *loadtestFlags) plan() (plan.Plan, error) {
+	var p plan.Plan
+	switch {
+	case f.urls < 1:
+		return p, usagef("--urls %d: want at least 1", f.urls)
+	case f.duplicates < 1 || f.duplicates > 100:
+		return p, usagef("--duplicates %d: want 1..100", f.duplicates)
+	case f.delayed < 0 || f.delayed > 1 || math.IsNaN(f.delayed):
+		return p, usagef("--delayed %v: want a fraction between 0 and 1", f.delayed)
+	case f.concurrency < 1 || f.concurrency > 4096:
+		return p, usagef("--concurrency %d: want 1..4096", f.concurrency)
+	case f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0):
+		return p, usagef("--rate %v: want a positive number of URLs per second", f.rate)
+	case f.timeout <= 0:
+		return p, usagef("--timeout %v: want a positive duration", f.timeout)
+	case f.urlExpiry <= 0 || f.urlExpiry > 7*24*time.Hour:
+		return p, usagef("--url-expiry %v: want between 1s and 168h", f.urlExpiry)
+	case f.lambdaConcurrency < 1 || f.lambdaConcurrency > 10000:
+		return p, usagef("--lambda-concurrency %d: want 1..10000", f.lambdaConcurrency)
+	}
+	if _, ok := onetime.LookupStrategy(f.strategy); !ok {
+		return p, usagef("--strategy %q: want one of %s", f.strategy, strings.Join(onetime.StrategyNames(), ", "))
+	}
+	if _, err := onetime.ParseMethod(f.method); err != nil {
+		return p, usagef("--method: %v", err)
+	}
+	if f.strategy == onetime.IfNoneMatch && f.method != string(onetime.MethodPUT) {
+		f.method = string(onetime.MethodPUT) // the strategy needs PUT; POST is only the default
+	}
+	switch f.clock {
+	case "virtual", "real":
+	default:
+		return p, usagef("--clock %q: want virtual or real", f.clock)
+	}
+	dup, err := s3event.ParseProbability(f.eventDuplicates)
+	if err != nil {
+		return p, usagef("--event-duplicates: %v", err)
+	}
+	if _, err := s3event.ParseDelay(f.eventDelay); err != nil {
+		return p, usagef("--event-delay: %v", err)
+	}
+	delayed := int(math.Round(float64(f.urls) * f.delayed))
+	uploads := func(at time.Duration) []plan.Upload {
+		us := make([]plan.Upload, f.duplicates)
+		for i := range us {
+			us[i] = plan.Upload{At: at}
+		}
+		return us
+	}
+	p = plan.Plan{
+		Name: "loadtest", Seed: f.seed, Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout,
+		Stack: plan.Stack{Strategy: f.strategy, Memcached: f.memcached, Clock: f.clock, Method: f.method,
+			URLExpiry: f.urlExpiry, EventDelay: f.eventDelay, EventDuplicates: dup, LambdaConcurrency: f.lambdaConcurrency},
+		Groups: []plan.Group{
+			{Name: "in-time", Tokens: f.urls - delayed, Uploads: uploads(0)},
+			{Name: "delayed", Tokens: delayed, Uploads: uploads(f.urlExpiry + 10*time.Second)},
+		},
+	}
+	if err := p.Validate(); err != nil {
+		return p, usageError{err}
+	}
+	return p, nil
+}
+
+func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f loadtestFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("loadtest takes no arguments, got %q", fs.Args())
+	}
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	p, err := f.plan()
+	if err != nil {
+		return err
+	}
+	log.Info().Uint64("seed", p.Seed).Str("strategy", p.Stack.Strategy).Int("urls", p.Tokens()).
+		Int("uploads", p.Uploads()).Msg("load test")
+	res, err := loadtest.Run(ctx, p,
+		loadtest.WithLogger(log),
+		loadtest.WithProgress(stderr, isTerminal(stderr)))
+	if err != nil {
+		if errors.Is(err, loadtest.ErrFaultUnsupported) {
+			return usageError{err}
+		}
+		return err
+	}
+	rep := res.Report
+	if !rep.OK {
+		path := loadtest.HistoryPath(f.reportJSON)
+		if err := res.SaveHistory(path); err != nil {
+			log.Error().Err(err).Msg("could not keep the history of the failed run")
+		} else {
+			fmt.Fprintf(stderr, "uploadonce: the run failed; its history is in %s (re-check it offline)\n", path)
+		}
+	}
+	if f.reportJSON != "" {
+		if err := writeReportJSON(f.reportJSON, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if res.Partial {
+		fmt.Fprintln(stderr, "uploadonce: the run was cut short; the report is partial")
+	}
+	if !rep.OK {
+		return errFailed
+	}
+	return nil
+}
+
+func writeReportJSON(path string, write func(io.Writer) error) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--report-json: %w", err)
+	}
+	if err := write(fh); err != nil {
+		fh.Close()
+		return fmt.Errorf("--report-json %s: %w", path, err)
+	}
+	return fh.Close()
+}

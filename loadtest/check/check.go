@@ -1,0 +1,339 @@
+// Package check judges a run's history against the one-time invariants.
+//
+// It checks its own assumptions first (every decision belongs to an issued
+// key, every answered upload reached the verifier, late uploads were
+// refused) and reports failures of them separately: a violated assumption
+// means the verdicts below may be wrong. An outcome the client could not see
+// (a timeout or transport error) is unknown, never a failure, as porcupine's
+// Unknown.
+//
+// The properties, one field each:
+//
+//  1. double_accept: a URL had more than one DISTINCT upload accepted (by
+//     versionId, else sequencer). An idempotent re-accept of the winner's
+//     redelivered event is not a double accept.
+//  2. false_reject: a URL's first in-time upload got 2xx, yet no upload was
+//     accepted, and no injected fault or documented limit explains it.
+//     Explained ones are counted by cause in ExplainedRejects.
+//  3. late_accept: an accept of a write S3 completed at or after the URL
+//     expired. S3 refuses such uploads, so this must never happen.
+//  4. wrong_bytes: accepted/<name> does not hold the first accepted upload's
+//     bytes (its ETag differs from the first accepted decision's ETag, or
+//     matches no body MD5 the URL's successful uploads sent).
+package check
+
+import (
+	"cmp"
+	"fmt"
+	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/loadtest/history"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+)
+
+// MaxExamples bounds the example keys of a property.
+const MaxExamples = 10
+
+// Property is a count and up to MaxExamples keys that show it.
+type Property struct {
+	Count    int      `json:"count"`
+	Examples []string `json:"examples,omitempty"`
+}
+
+func (p *Property) add(key string) {
+	p.Count++
+	if len(p.Examples) < MaxExamples {
+		p.Examples = append(p.Examples, key)
+	}
+}
+
+// Linearizability verdicts.
+const (
+	Linearizable    = "true"
+	NotLinearizable = "false"
+	LinUnknown      = "unknown"
+)
+
+// Explained-reject causes.
+const (
+	CauseTokenLost        = "token-lost-to-" // + fault kind
+	CauseTokenTTL         = "event-after-token-ttl"
+	CauseRetriesExhausted = "retries-exhausted"
+	CauseEventDropped     = "event-dropped-max-age"
+	// CauseOverwritten is hazard 3: a later upload replaced the object
+	// before the winner's copy, and the verifier refused to accept bytes it
+	// did not announce. It fails closed by design.
+	CauseOverwritten = "overwritten-before-copy"
+)
+
+// Assumption names.
+const (
+	AssumeDecisionKeyIssued  = "decision-for-unissued-key"
+	AssumeEventPerUpload     = "2xx-upload-without-event"
+	AssumeLateRefused        = "late-upload-not-refused"
+	AssumeAcceptHasDelivery  = "accept-without-delivery"
+	AssumeUploadHasOutcome   = "upload-without-outcome"
+	AssumeAcceptedObjectHead = "accepted-object-missing"
+)
+
+// Counts add up what the history holds.
+type Counts struct {
+	Tokens      int `json:"tokens"`       // tokens the run tried to issue
+	IssueErrors int `json:"issue_errors"` // of which the issue failed
+	Uploads     int `json:"uploads"`      // uploads sent
+	OK          int `json:"ok"`           // uploads answered 2xx
+	Late        int `json:"late"`         // uploads sent after their URL expired
+	Errors      int `json:"errors"`       // uploads without an answer (unknown)
+	Deliveries  int `json:"deliveries"`
+	Decisions   int `json:"decisions"`
+	// Accepted counts distinct uploads accepted (re-accepts of a redelivered
+	// winner count once); Rejected counts final rejections (not the
+	// fail-closed ones the invoker retries).
+	Accepted int `json:"accepted"`
+	Rejected int `json:"rejected"`
+}
+
+// Result is the checker's verdict, one field per property.
+type Result struct {
+	DoubleAccept Property `json:"double_accept"`
+	FalseReject  Property `json:"false_reject"`
+	LateAccept   Property `json:"late_accept"`
+	WrongBytes   Property `json:"wrong_bytes"`
+	// Unknown counts URLs whose outcome the client could not see (transport
+	// errors, failed issues, a cut-short run) and that were not accepted.
+	Unknown Property `json:"unknown"`
+	// ExplainedRejects are would-be false rejects with a known cause.
+	ExplainedRejects map[string]*Property `json:"explained_rejects"`
+	// Assumptions lists the checker's own assumptions that failed.
+	Assumptions map[string]*Property `json:"assumptions"`
+	// Linearizable is the porcupine verdict on the token store, per key a
+	// one-shot register: "true", "false" or "unknown" (checker timed out).
+	Linearizable    string   `json:"linearizable"`
+	NonLinearizable Property `json:"non_linearizable"`
+	Counts          Counts   `json:"counts"`
+}
+
+// Violations returns the sum of the four violation counts.
+func (r *Result) Violations() int {
+	return r.DoubleAccept.Count + r.FalseReject.Count + r.LateAccept.Count + r.WrongBytes.Count
+}
+
+// OK reports that no invariant was violated, the assumptions held and the
+// store history is not known to be non-linearizable.
+func (r *Result) OK() bool {
+	return r.Violations() == 0 && len(r.Assumptions) == 0 && r.Linearizable != NotLinearizable
+}
+
+func bump(m map[string]*Property, name, key string) {
+	p := m[name]
+	if p == nil {
+		p = &Property{}
+		m[name] = p
+	}
+	p.add(key)
+}
+
+// Options tune Check. The zero value works.
+type Options struct {
+	// LinearizabilityTimeout bounds porcupine; DefaultLinearizabilityTimeout
+	// when zero.
+	LinearizabilityTimeout time.Duration
+}
+
+// DefaultLinearizabilityTimeout bounds the porcupine check of a run.
+const DefaultLinearizabilityTimeout = 20 * time.Second
+
+// Check judges h.
+func Check(h *history.Run, opts ...Options) Result {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.LinearizabilityTimeout <= 0 {
+		o.LinearizabilityTimeout = DefaultLinearizabilityTimeout
+	}
+	res := Result{ExplainedRejects: map[string]*Property{}, Assumptions: map[string]*Property{}}
+	for _, key := range h.OrphanKeys {
+		bump(res.Assumptions, AssumeDecisionKeyIssued, key)
+	}
+	res.Counts.Decisions += len(h.OrphanDecision)
+	res.Counts.Deliveries += h.OrphanDelivery
+	for _, t := range h.Tokens {
+		checkToken(h, t, &res)
+	}
+	res.Linearizable, res.NonLinearizable = linearizable(h, o.LinearizabilityTimeout)
+	return res
+}
+
+func checkToken(h *history.Run, t *history.Token, res *Result) {
+	c := &res.Counts
+	c.Tokens++
+	c.Deliveries += len(t.Deliveries)
+	c.Decisions += len(t.Decisions)
+	name := t.Key
+	if t.IssueErr != "" || t.Key == "" {
+		c.IssueErrors++
+		res.Unknown.add(cmp.Or(t.Key, "(issue failed: "+t.IssueErr+")"))
+		return
+	}
+
+	okMD5 := map[string]bool{}
+	anyOK, unknown := false, h.Meta.Partial
+	for _, u := range t.Uploads {
+		if u.Sent == 0 && u.Status == 0 && u.Err == "" {
+			if !h.Meta.Partial {
+				bump(res.Assumptions, AssumeUploadHasOutcome, name)
+			}
+			continue // never sent: the run was cut short
+		}
+		c.Uploads++
+		switch {
+		case u.Err != "":
+			c.Errors++
+			unknown = true
+		case u.OK():
+			c.OK++
+			anyOK = true
+			okMD5[u.BodyMD5] = true
+		}
+		if u.Late {
+			c.Late++
+			if u.OK() {
+				bump(res.Assumptions, AssumeLateRefused, name)
+			}
+		}
+	}
+	if anyOK && len(t.Deliveries) == 0 && h.Meta.EventsDropped == 0 && !h.Meta.Partial {
+		bump(res.Assumptions, AssumeEventPerUpload, name)
+	}
+
+	delivered := map[string]bool{}
+	for _, d := range t.Deliveries {
+		delivered[d.ID()] = true
+	}
+	acceptedIDs := map[string]bool{}
+	var first *history.Decision
+	late := false
+	for i := range t.Decisions {
+		d := &t.Decisions[i]
+		if !d.Accepted() {
+			if !d.Retryable {
+				c.Rejected++
+			}
+			continue
+		}
+		if first == nil {
+			first = d
+		}
+		if !delivered[d.ID()] {
+			bump(res.Assumptions, AssumeAcceptHasDelivery, name)
+		}
+		acceptedIDs[d.ID()] = true
+		if !t.Expires.IsZero() && !d.EventTime.IsZero() && !d.EventTime.Before(t.Expires) {
+			late = true
+		}
+	}
+	c.Accepted += len(acceptedIDs)
+	if len(acceptedIDs) > 1 {
+		res.DoubleAccept.add(name)
+	}
+	if late {
+		res.LateAccept.add(name)
+	}
+	if first != nil {
+		switch {
+		case t.AcceptedETag == "" && h.Meta.Partial:
+			// the copy may not have happened before the run was cut
+		case t.AcceptedETag == "":
+			bump(res.Assumptions, AssumeAcceptedObjectHead, name)
+		case t.AcceptedETag != first.ETag || (len(okMD5) > 0 && !okMD5[t.AcceptedETag]):
+			res.WrongBytes.add(name)
+		}
+		return
+	}
+
+	// Nothing accepted: was it owed an accept?
+	var firstInTime *history.Upload
+	for i := range t.Uploads {
+		u := &t.Uploads[i]
+		if u.Late || (u.Sent == 0 && u.Status == 0 && u.Err == "") {
+			continue
+		}
+		if firstInTime == nil || u.Sent < firstInTime.Sent {
+			firstInTime = u
+		}
+	}
+	switch {
+	case firstInTime == nil:
+		return // only late uploads, or none: nothing is owed
+	case firstInTime.Err != "":
+		res.Unknown.add(name)
+		return
+	case !firstInTime.OK():
+		return // refused by S3 (e.g. a bad signature): nothing is owed
+	}
+	if cause := explain(h, t); cause != "" {
+		bump(res.ExplainedRejects, cause, name)
+		return
+	}
+	if unknown {
+		res.Unknown.add(name)
+		return
+	}
+	res.FalseReject.add(name)
+}
+
+// explain returns the cause of a URL's missing accept, "" when none is known.
+func explain(h *history.Run, t *history.Token) string {
+	var missingAt int64 = -1
+	for _, d := range t.Decisions {
+		switch d.Reason {
+		case onetime.ReasonTokenExpired:
+			return CauseTokenTTL
+		case onetime.ReasonOverwritten:
+			return CauseOverwritten
+		case onetime.ReasonTokenMissing:
+			if missingAt < 0 {
+				missingAt = d.At
+			}
+		}
+	}
+	if missingAt >= 0 {
+		// The latest token-losing fault between the issue and the miss.
+		kind := ""
+		for _, f := range h.Meta.Faults {
+			if f.Err != "" || f.Ns < t.IssueCall || f.Ns > missingAt {
+				continue
+			}
+			switch f.Kind {
+			case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush, plan.FaultMemcachedEvict:
+				kind = f.Kind
+			}
+		}
+		if kind != "" {
+			return CauseTokenLost + kind
+		}
+		return ""
+	}
+	allRetryable := len(t.Decisions) > 0
+	for _, d := range t.Decisions {
+		allRetryable = allRetryable && d.Retryable
+	}
+	switch {
+	case allRetryable && h.Meta.RetriesExhausted > 0:
+		return CauseRetriesExhausted
+	case len(t.Decisions) == 0 && len(t.Deliveries) > 0 && h.Meta.RetriesExhausted > 0:
+		return CauseRetriesExhausted // function errors fail before the verifier decides
+	case len(t.Decisions) == 0 && h.Meta.EventsDropped > 0:
+		return CauseEventDropped
+	}
+	return ""
+}
+
+// String summarises the result on one line.
+func (r *Result) String() string {
+	return fmt.Sprintf("double_accept=%d false_reject=%d late_accept=%d wrong_bytes=%d unknown=%d linearizable=%s assumptions=%d",
+		r.DoubleAccept.Count, r.FalseReject.Count, r.LateAccept.Count, r.WrongBytes.Count, r.Unknown.Count,
+		r.Linearizable, len(r.Assumptions))
+}

@@ -1,0 +1,208 @@
+package check
+
+import (
+	"testing"
+	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/loadtest/history"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+)
+
+var expires = time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+
+// up is a 2xx upload sent at ns with body md5.
+func up(sent int64, md5 string) history.Upload {
+	return history.Upload{Sent: sent, Returned: sent + 5, Intended: sent, Status: 204, BodyMD5: md5}
+}
+
+func dl(at int64, seq, etag string) history.Delivery {
+	return history.Delivery{At: at, Sequencer: seq, ETag: etag}
+}
+
+func dec(at int64, decision string, reason onetime.Reason, seq, etag string) history.Decision {
+	return history.Decision{At: at, Decision: decision, Reason: reason, Sequencer: seq, ETag: etag,
+		EventTime: expires.Add(-20 * time.Second)}
+}
+
+// tok builds a token with two same-bytes uploads, their deliveries, and ds.
+func tok(key string, ds ...history.Decision) *history.Token {
+	return &history.Token{Key: key, IssueCall: 1, IssueReturn: 2, Expires: expires,
+		Uploads:    []history.Upload{up(10, "aa"), up(11, "aa")},
+		Deliveries: []history.Delivery{dl(20, "01", "aa"), dl(21, "02", "aa")},
+		Decisions:  ds, AcceptedETag: acceptedETag(ds)}
+}
+
+func acceptedETag(ds []history.Decision) string {
+	for _, d := range ds {
+		if d.Accepted() {
+			return d.ETag
+		}
+	}
+	return ""
+}
+
+const (
+	acc = onetime.Accepted
+	rej = onetime.Rejected
+)
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		run   func() *history.Run
+		check func(t *testing.T, r Result)
+	}{
+		{
+			// upload2x: one accept, one token-consumed: clean.
+			"clean", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{
+					tok("k", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"), dec(31, rej, onetime.ReasonTokenConsumed, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.Counts.Accepted != 1 || r.Counts.Rejected != 1 || r.Linearizable != Linearizable {
+					t.Fatalf("%s %+v", r.String(), r.Counts)
+				}
+			},
+		},
+		{
+			// cas: the winner's redelivered event is accepted again: one
+			// distinct upload, so no double accept.
+			"redelivery is not a double accept", func() *history.Run {
+				k := tok("k", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"), dec(32, acc, onetime.ReasonRedelivery, "01", "aa"),
+					dec(33, rej, onetime.ReasonTokenConsumed, "02", "aa"))
+				k.Deliveries = append(k.Deliveries, dl(31, "01", "aa"))
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{k}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.Counts.Accepted != 1 {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// get-delete's race: both uploads accepted.
+			"double accept", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.GetDelete}, Tokens: []*history.Token{
+					tok("k", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"), dec(31, acc, onetime.ReasonFirstUse, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if r.DoubleAccept.Count != 1 || r.DoubleAccept.Examples[0] != "k" || r.Linearizable != NotLinearizable || r.OK() {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// Both rejected for a missing token and no fault: a false reject;
+			// the lost token also breaks the register's history.
+			"false reject", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.Delete}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"), dec(31, rej, onetime.ReasonTokenMissing, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if r.FalseReject.Count != 1 || len(r.ExplainedRejects) != 0 || r.Linearizable != NotLinearizable {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// The same, after a memcached restart between issue and claim:
+			// explained, not a violation.
+			"explained by a restart", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.Delete,
+					Faults: []history.Fault{{Kind: plan.FaultMemcachedRestart, Ns: 5}}}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"), dec(31, rej, onetime.ReasonTokenMissing, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseTokenLost+plan.FaultMemcachedRestart].Count != 1 {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
+			// An event later than the token TTL: explained.
+			"explained by the token TTL", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenExpired, "01", "aa"), dec(31, rej, onetime.ReasonTokenExpired, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseTokenTTL].Count != 1 {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// The first upload timed out and nothing was accepted: unknown,
+			// not a false reject.
+			"unknown", func() *history.Run {
+				k := tok("k")
+				k.Uploads = []history.Upload{{Sent: 10, Returned: 60, Err: "context deadline exceeded"}}
+				k.Deliveries = nil
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{k}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.Unknown.Count != 1 || r.FalseReject.Count != 0 {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// An accept of a write S3 completed after the URL expired.
+			"late accept", func() *history.Run {
+				d := dec(30, acc, onetime.ReasonFirstUse, "01", "aa")
+				d.EventTime = expires.Add(time.Second)
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{tok("k", d)}}
+			}, func(t *testing.T, r Result) {
+				if r.LateAccept.Count != 1 || r.OK() {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// accepted/<name> holds the second upload's bytes.
+			"wrong bytes", func() *history.Run {
+				k := tok("k", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"), dec(31, rej, onetime.ReasonTokenConsumed, "02", "bb"))
+				k.Uploads[1].BodyMD5 = "bb"
+				k.AcceptedETag = "bb"
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{k}}
+			}, func(t *testing.T, r Result) {
+				if r.WrongBytes.Count != 1 || r.OK() {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// A decision for a key nobody issued: the checker's assumption
+			// fails, so the run is not OK even without violations.
+			"assumption: unissued key", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS},
+					OrphanDecision: []history.Decision{dec(30, acc, onetime.ReasonFirstUse, "01", "aa")}, OrphanKeys: []string{"ghost"}}
+			}, func(t *testing.T, r Result) {
+				if r.OK() || r.Assumptions[AssumeDecisionKeyIssued].Count != 1 || r.Violations() != 0 {
+					t.Fatalf("%s %v", r.String(), r.Assumptions)
+				}
+			},
+		},
+		{
+			// A late upload that S3 answered 2xx.
+			"assumption: late upload refused", func() *history.Run {
+				k := tok("k", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"))
+				k.Uploads[1].Late = true
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{k}}
+			}, func(t *testing.T, r Result) {
+				if r.OK() || r.Assumptions[AssumeLateRefused].Count != 1 {
+					t.Fatalf("%s", r.String())
+				}
+			},
+		},
+		{
+			// A fail-closed infrastructure rejection followed by the retry's
+			// accept: linearizable (the unknown claim may not have happened).
+			"retryable then accepted", func() *history.Run {
+				d := dec(30, rej, onetime.ReasonInfrastructure, "01", "aa")
+				d.Retryable = true
+				return &history.Run{Meta: history.Meta{Strategy: onetime.Delete}, Tokens: []*history.Token{
+					tok("k", d, dec(40, acc, onetime.ReasonFirstUse, "01", "aa"), dec(41, rej, onetime.ReasonTokenConsumed, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.Linearizable != Linearizable || r.Counts.Rejected != 1 {
+					t.Fatalf("%s %+v", r.String(), r.Counts)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, Check(tc.run())) })
+	}
+}

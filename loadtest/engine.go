@@ -1,0 +1,853 @@
+// Package loadtest runs a plan against a freshly started emulated stack:
+// it issues one-time URLs and uploads over real HTTP, records every call and
+// the emulator's server-side log in a history, checks the history against
+// the one-time invariants, and builds the report.
+//
+//	plan → Run: emulator.Start → issue + uploads (client) → history.Recorder
+//	     → Settle → check.Check → metrics → report.Report
+//
+// Timeline. On the virtual clock (the default) every token is issued at
+// offset 0 while the clock stands still; then the engine walks the distinct
+// upload offsets in ascending order, moving the clock timer by timer to each
+// one and firing every upload due there at once, bounded by Concurrency. On
+// the real clock each token runs its own timeline with sleeps.
+//
+// Models. Closed (Rate 0): Concurrency workers each take the next token.
+// Open (Rate > 0): token i is due at i/Rate seconds; latencies count from the
+// intended time (no coordinated omission), and sends that start more than
+// 1 ms late are counted as late sends.
+package loadtest
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator"
+	"github.com/uploadonce/uploadonce/emulator/clock"
+	"github.com/uploadonce/uploadonce/emulator/issueapi"
+	"github.com/uploadonce/uploadonce/emulator/lambda"
+	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/loadtest/check"
+	"github.com/uploadonce/uploadonce/loadtest/client"
+	"github.com/uploadonce/uploadonce/loadtest/history"
+	"github.com/uploadonce/uploadonce/loadtest/metrics"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+	"github.com/uploadonce/uploadonce/loadtest/report"
+)
+
+// Defaults of a plan's zero fields.
+const (
+	DefaultConcurrency = 32
+	DefaultTimeout     = 10 * time.Minute
+	DefaultBodySize    = 16
+	// DefaultDrain bounds the wait for in-flight work after cancellation.
+	DefaultDrain = 10 * time.Second
+	// settleLimit bounds the virtual time Settle may move after the last
+	// upload: Lambda's longest event age plus its retries.
+	settleLimit = lambda.MaxMaxEventAge + time.Hour
+	// lateSend is how late a send may start before it counts as late.
+	lateSend = time.Millisecond
+)
+
+// ErrFaultUnsupported is returned when a plan's fault cannot be injected
+// into the chosen stack (e.g. latency on a memcached that is not embedded).
+var ErrFaultUnsupported = errors.New("fault not supported by this stack")
+
+// Option configures Run.
+type Option func(*options)
+
+type options struct {
+	log      zerolog.Logger
+	progress io.Writer
+	terminal bool
+	drain    time.Duration
+	mcOpts   []memcached.Option
+}
+
+// WithLogger sets the run's logger (default: none).
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithProgress shows live progress on w: a single rewritten line when
+// terminal is true, else a log line every 2 s through the logger.
+func WithProgress(w io.Writer, terminal bool) Option {
+	return func(o *options) { o.progress, o.terminal = w, terminal }
+}
+
+// WithDrain bounds the wait for in-flight work after ctx ends.
+func WithDrain(d time.Duration) Option { return func(o *options) { o.drain = d } }
+
+// WithMemcachedOptions passes options to memcached.Start.
+func WithMemcachedOptions(opts ...memcached.Option) Option {
+	return func(o *options) { o.mcOpts = append(o.mcOpts, opts...) }
+}
+
+// Result is a finished (or partial) run.
+type Result struct {
+	History *history.Run
+	Check   check.Result
+	Report  *report.Report
+	Partial bool
+}
+
+// tokenState is one token while the run goes.
+type tokenState struct {
+	idx     int
+	group   *groupPlan
+	h       *history.Token
+	grant   client.Grant
+	issued  bool
+	expires time.Time // run clock
+}
+
+type groupPlan struct {
+	plan.Group
+	offsets []time.Duration // absolute offset of each upload from the issue
+}
+
+type engine struct {
+	p       plan.Plan
+	o       options
+	log     zerolog.Logger
+	run     *emulator.Running
+	virtual *clock.Virtual
+	clk     clock.Clock
+	cl      *client.Client
+	rec     *history.Recorder
+	tokens  []*tokenState
+	reqCtx  context.Context // in-flight requests: outlives cancellation by the drain
+
+	uploadsDone atomic.Int64
+	lateSends   atomic.Int64
+	uploadStart atomic.Int64 // ns since rec base; 0 until the first upload
+
+	faultMu    sync.Mutex
+	faultsDone []bool
+	restarted  bool
+	notes      []string
+}
+
+// Run executes p and returns its result. An error means the run could not
+// be carried out (bad plan, stack failed to start); a cancelled or timed-out
+// run returns a partial Result and no error.
+func Run(ctx context.Context, p plan.Plan, opts ...Option) (*Result, error) {
+	o := options{log: zerolog.Nop(), drain: DefaultDrain}
+	for _, f := range opts {
+		f(&o)
+	}
+	if p.Concurrency == 0 {
+		p.Concurrency = DefaultConcurrency
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = DefaultTimeout
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	e := &engine{p: p, o: o, log: o.log}
+	so, err := e.startOptions()
+	if err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	e.run, err = emulator.Start(startCtx, so)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Connections the client dialed but never used look new to the
+		// server, and Shutdown waits 5 s for new connections: close them.
+		if e.cl != nil {
+			e.cl.HTTP.CloseIdleConnections()
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.run.Close(cctx); err != nil {
+			e.log.Warn().Err(err).Msg("closing the stack")
+		}
+	}()
+	if err := e.checkFaults(); err != nil {
+		return nil, err
+	}
+	return e.execute(ctx)
+}
+
+func (e *engine) startOptions() (emulator.StartOptions, error) {
+	st := e.p.Stack
+	var so emulator.StartOptions
+	if st.Strategy == "" {
+		st.Strategy = emulator.DefaultStrategy
+	}
+	if _, ok := onetime.LookupStrategy(st.Strategy); !ok {
+		return so, fmt.Errorf("strategy %q: want one of %s", st.Strategy, strings.Join(onetime.StrategyNames(), ", "))
+	}
+	method := onetime.MethodPOST
+	if st.Method != "" {
+		m, err := onetime.ParseMethod(st.Method)
+		if err != nil {
+			return so, err
+		}
+		method = m
+	}
+	if st.Strategy == onetime.IfNoneMatch {
+		method = onetime.MethodPUT // a POST policy cannot carry If-None-Match
+	}
+	switch st.Clock {
+	case "", "virtual":
+		e.virtual = clock.NewVirtual(time.Now().UTC().Truncate(time.Second))
+		e.clk = e.virtual
+	default:
+		e.clk = clock.Real{}
+	}
+	model := s3event.Model{Duplicates: st.EventDuplicates, ReorderWindow: st.EventReorder, Coalesce: st.EventCoalesce, Seed: e.p.Seed}
+	if st.EventDelay != "" && st.EventDelay != "0" {
+		d, err := s3event.ParseDelay(st.EventDelay)
+		if err != nil {
+			return so, fmt.Errorf("event delay: %w", err)
+		}
+		model.Delay = d
+	}
+	lc := lambda.Config{Concurrency: st.LambdaConcurrency, MaxEventAge: st.MaxEventAge}
+	if st.LambdaRetries != nil {
+		lc.MaxRetries, lc.NoRetries = *st.LambdaRetries, *st.LambdaRetries == 0
+	}
+	apiKey, err := issueapi.NewAPIKey()
+	if err != nil {
+		return so, err
+	}
+	so = emulator.StartOptions{
+		Listen:           "127.0.0.1:0", // loopback only
+		Memcached:        st.Memcached,
+		MemcachedOptions: e.o.mcOpts,
+		Concurrency:      e.p.Concurrency,
+		Config: emulator.Config{
+			APIKey: apiKey, Strategy: st.Strategy, Method: method, URLExpiry: st.URLExpiry, TokenTTL: st.TokenTTL,
+			KeepRejected: st.KeepRejected, Clock: e.clk, Delivery: model, Lambda: lc,
+			FunctionErrorRate: st.LambdaErrorRate, Logger: e.log,
+		},
+	}
+	return so, nil
+}
+
+// checkFaults refuses faults the stack cannot take before any load runs.
+func (e *engine) checkFaults() error {
+	for i, f := range e.p.Faults {
+		if e.run.Memcached == nil {
+			return fmt.Errorf("faults[%d] %s: strategy %s keeps no tokens in memcached: %w", i, f.Kind, e.run.Config().Strategy, ErrFaultUnsupported)
+		}
+		switch f.Kind {
+		case plan.FaultMemcachedEvict, plan.FaultMemcachedLatency, plan.FaultMemcachedPause:
+			if e.run.Memcached.Embedded() == nil {
+				return fmt.Errorf("faults[%d] %s needs the embedded memcached provider; this run uses %s: %w",
+					i, f.Kind, e.run.Memcached.Kind(), ErrFaultUnsupported)
+			}
+		case plan.FaultMemcachedRestart:
+			if e.run.Memcached.Kind() == memcached.KindExternal {
+				return fmt.Errorf("faults[%d] %s: an external memcached cannot be restarted: %w", i, f.Kind, ErrFaultUnsupported)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *engine) execute(ctx context.Context) (*Result, error) {
+	wallStart := time.Now()
+	runCtx, cancelRun := context.WithTimeout(ctx, e.p.Timeout)
+	defer cancelRun()
+	reqCtx, cancelReq := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReq()
+	stopDrain := context.AfterFunc(runCtx, func() { time.AfterFunc(e.o.drain, cancelReq) })
+	defer stopDrain()
+	e.reqCtx = reqCtx
+
+	e.rec = history.NewRecorder()
+	e.run.OnDelivery(e.rec.OnDelivery)
+	e.run.OnDecision(e.rec.OnDecision)
+	e.cl = client.New(e.run.URL+issueapi.Path(e.run.Config().Stage), e.run.Config().APIKey, e.p.Concurrency)
+	e.faultsDone = make([]bool, len(e.p.Faults))
+
+	mcAddrs := []string(nil)
+	if e.run.Memcached != nil {
+		mcAddrs = e.run.Memcached.Addrs()
+	}
+	mcBefore, mcErr := metrics.ReadMemcachedOps(ctx, mcAddrs)
+	s3Before := metrics.SnapshotS3(e.run.S3.Stats())
+
+	e.buildTokens()
+	stopProgress := e.startProgress()
+	if e.virtual != nil {
+		e.runVirtual(runCtx)
+	} else {
+		e.runReal(runCtx)
+	}
+	partial := runCtx.Err() != nil
+
+	// Let the events of the last uploads reach a decision.
+	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), e.settleBound(partial))
+	var settleErr error
+	if e.virtual != nil {
+		settleErr = e.run.Settle(settleCtx, settleLimit)
+	} else {
+		settleErr = e.run.WaitIdle(settleCtx)
+	}
+	cancelSettle()
+	if settleErr != nil {
+		e.log.Warn().Err(settleErr).Msg("the emulator did not become idle; the run is partial")
+		partial = true
+	}
+	stopProgress()
+
+	s3After := metrics.SnapshotS3(e.run.S3.Stats())
+	mcAfter, mcErr2 := metrics.ReadMemcachedOps(context.WithoutCancel(ctx), mcAddrs)
+	e.headAccepted(context.WithoutCancel(ctx))
+
+	inv, q := e.run.Invoker.Stats(), e.run.Queue.Stats()
+	cfg := e.run.Config()
+	meta := history.Meta{Strategy: cfg.Strategy, Clock: clockName(e.virtual), Seed: e.p.Seed,
+		URLExpiry: orDur(cfg.URLExpiry, onetime.DefaultURLExpiry), TokenTTL: orDur(cfg.TokenTTL, onetime.DefaultTokenTTL),
+		MaxEventAge: e.run.Invoker.Config().MaxEventAge, Partial: partial,
+		EventsDropped: inv.DroppedAge + q.Dropped, RetriesExhausted: inv.Exhausted, FunctionErrors: inv.Errors, Coalesced: q.Coalesced}
+	if e.run.Memcached != nil {
+		meta.Memcached = e.run.Memcached.Kind()
+	}
+	h := e.rec.Run(meta)
+	res := &Result{History: h, Check: check.Check(h), Partial: partial}
+
+	rep := &report.Report{Strategy: cfg.Strategy, Clock: meta.Clock, Seed: e.p.Seed, Plan: e.p, Partial: partial,
+		Memcached: report.Memcached{Kind: "none"}, Invoker: inv, Queue: q, LateSends: int(e.lateSends.Load())}
+	if e.run.Memcached != nil {
+		rep.Memcached = report.Memcached{Kind: e.run.Memcached.Kind(), Addrs: mcAddrs}
+	}
+	rep.FromCheck(res.Check)
+	if partial {
+		rep.OK = false
+	}
+	fillMetrics(rep, h, wallStart)
+	s3 := s3After.Sub(s3Before)
+	rep.S3Requests = s3
+	var mc metrics.MemcachedOps
+	exact := e.run.Memcached != nil && mcErr == nil && mcErr2 == nil && !e.restarted
+	if e.run.Memcached != nil && mcErr == nil && mcErr2 == nil {
+		mc = mcAfter.Sub(mcBefore)
+	}
+	if e.run.Memcached == nil {
+		exact = true // no memcached, no commands
+	}
+	rep.MemcachedOps = mc
+	fillOps(rep, mc, exact, s3, int64(rep.Counts.Tokens), inv.Invocations)
+	rep.Notes = append(rep.Notes, e.notes...)
+	res.Report = rep
+	return res, nil
+}
+
+func (e *engine) settleBound(partial bool) time.Duration {
+	if partial {
+		return e.o.drain
+	}
+	return max(e.p.Timeout/2, time.Minute)
+}
+
+func clockName(v *clock.Virtual) string {
+	if v != nil {
+		return "virtual"
+	}
+	return "real"
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// buildTokens lays out every token of every group.
+func (e *engine) buildTokens() {
+	idx := 0
+	for _, g := range e.p.Groups {
+		gp := &groupPlan{Group: g}
+		var prev time.Duration
+		for _, u := range g.Uploads {
+			at := u.At
+			if u.AfterPrevious {
+				at += prev
+			}
+			gp.offsets = append(gp.offsets, at)
+			prev = at
+		}
+		for range g.Tokens {
+			e.tokens = append(e.tokens, &tokenState{idx: idx, group: gp,
+				h: &history.Token{Group: g.Name, Uploads: make([]history.Upload, len(g.Uploads))}})
+			idx++
+		}
+	}
+}
+
+// issue issues one token; intended is when it was due (ns since base).
+func (e *engine) issue(ts *tokenState, intended int64) {
+	h := ts.h
+	h.IssueIntended = intended
+	h.IssueCall = e.rec.Now()
+	if h.IssueCall-intended > int64(lateSend) {
+		e.lateSends.Add(1)
+	}
+	g, err := e.cl.Issue(e.reqCtx)
+	h.IssueReturn = e.rec.Now()
+	h.Issued = e.clk.Now()
+	if err != nil {
+		h.IssueErr = err.Error()
+		e.rec.Add(h)
+		return
+	}
+	h.Key, ts.grant, ts.issued = g.Key, g, true
+	ts.expires = g.Expires
+	if ts.expires.IsZero() {
+		ts.expires = h.Issued.Add(orDur(e.run.Config().URLExpiry, onetime.DefaultURLExpiry))
+	}
+	h.Expires = ts.expires
+	e.rec.Add(h)
+}
+
+var s3CodeRE = regexp.MustCompile(`<Code>([^<]+)</Code>`)
+
+// upload sends upload j of ts; intended is when it was due (ns since base).
+func (e *engine) upload(ts *tokenState, j int, intended int64) {
+	e.uploadStart.CompareAndSwap(0, max(e.rec.Now(), 1))
+	u := &ts.h.Uploads[j]
+	pu := ts.group.Uploads[j]
+	body := Body(e.p.Seed, ts.idx, j, pu)
+	sum := md5.Sum(body)
+	u.Index, u.At, u.BodyMD5, u.Intended = j, ts.group.offsets[j], hex.EncodeToString(sum[:]), intended
+	u.Late = !e.clk.Now().Before(ts.expires)
+	u.Sent = e.rec.Now()
+	if intended < 0 { // closed model: due when a worker takes it
+		u.Intended, intended = u.Sent, u.Sent
+	}
+	if u.Sent-intended > int64(lateSend) && e.p.Rate > 0 {
+		e.lateSends.Add(1)
+	}
+	res, err := e.cl.Upload(e.reqCtx, ts.grant, body)
+	u.Returned = e.rec.Now()
+	e.uploadsDone.Add(1)
+	if err != nil {
+		u.Err = err.Error()
+		return
+	}
+	u.Status = res.Status
+	if m := s3CodeRE.FindSubmatch(res.Body); m != nil {
+		u.S3Code = string(m[1])
+	}
+}
+
+// Body returns the bytes of upload j of token idx. ContentSame gives every
+// upload of a token the same bytes, ContentUnique different bytes; any
+// other content is sent literally. Bodies are never stored, only their MD5.
+func Body(seed uint64, idx, j int, u plan.Upload) []byte {
+	var unit string
+	switch u.Content {
+	case "", plan.ContentSame:
+		unit = strconv.Itoa(idx) + ".s." + strconv.FormatUint(seed, 10) + "|"
+	case plan.ContentUnique:
+		unit = strconv.Itoa(idx) + "." + strconv.Itoa(j) + "." + strconv.FormatUint(seed, 10) + "|"
+	default:
+		return []byte(u.Content)
+	}
+	size := u.Size
+	if size == 0 {
+		size = DefaultBodySize
+	}
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = unit[i%len(unit)]
+	}
+	return b
+}
+
+// fanOut runs f(i) for i in [0,n) on at most workers goroutines; it stops
+// taking new items once ctx ends.
+func fanOut(ctx context.Context, n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// runVirtual issues every token at offset 0 and then walks the offsets.
+func (e *engine) runVirtual(ctx context.Context) {
+	start := e.virtual.Now()
+	e.applyDueFaults(ctx, 0)
+	if e.p.Rate > 0 {
+		e.openIssue(ctx, func(ts *tokenState) {
+			// The token's uploads at offset 0 go right after its issue.
+			var wg sync.WaitGroup
+			intended := ts.h.IssueReturn
+			for j, off := range ts.group.offsets {
+				if off == 0 {
+					wg.Add(1)
+					go func() { defer wg.Done(); e.upload(ts, j, intended) }()
+				}
+			}
+			wg.Wait()
+		})
+	} else {
+		fanOut(ctx, len(e.tokens), e.p.Concurrency, func(i int) { e.issue(e.tokens[i], e.rec.Now()) })
+	}
+
+	offsets := e.walkOffsets()
+	for _, off := range offsets {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := e.stepTo(ctx, start.Add(off)); err != nil {
+			return
+		}
+		e.applyDueFaults(ctx, off)
+		type job struct {
+			ts *tokenState
+			j  int
+		}
+		var jobs []job
+		for _, ts := range e.tokens {
+			if !ts.issued {
+				continue
+			}
+			for j, o := range ts.group.offsets {
+				if o == off && !(off == 0 && e.p.Rate > 0) {
+					jobs = append(jobs, job{ts, j})
+				}
+			}
+		}
+		// Open model: every upload here was due when the walk reached the
+		// offset; closed model: when a worker takes it (-1).
+		intended := int64(-1)
+		if e.p.Rate > 0 {
+			intended = e.rec.Now()
+		}
+		fanOut(ctx, len(jobs), e.p.Concurrency, func(i int) { e.upload(jobs[i].ts, jobs[i].j, intended) })
+	}
+}
+
+// walkOffsets returns the distinct upload and fault offsets, ascending.
+func (e *engine) walkOffsets() []time.Duration {
+	seen := map[time.Duration]bool{}
+	var out []time.Duration
+	add := func(d time.Duration) {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, g := range e.p.Groups {
+		if g.Tokens == 0 {
+			continue
+		}
+		var prev time.Duration
+		for _, u := range g.Uploads {
+			at := u.At
+			if u.AfterPrevious {
+				at += prev
+			}
+			prev = at
+			add(at)
+		}
+	}
+	for _, f := range e.p.Faults {
+		add(f.At)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// stepTo moves the virtual clock to target timer by timer, letting the
+// emulator finish what each step started, so that retries and delayed
+// deliveries happen at their own virtual times.
+func (e *engine) stepTo(ctx context.Context, target time.Time) error {
+	for {
+		if err := e.waitQuiet(ctx); err != nil {
+			return err
+		}
+		next, ok := e.virtual.NextDeadline()
+		if !ok || next.After(target) {
+			e.virtual.Advance(max(0, target.Sub(e.virtual.Now())))
+			return e.waitQuiet(ctx)
+		}
+		e.virtual.Advance(max(0, next.Sub(e.virtual.Now())))
+	}
+}
+
+func (e *engine) waitQuiet(ctx context.Context) error {
+	for e.virtual.Running() > 0 || e.run.Invoker.Busy() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Microsecond):
+		}
+	}
+	return nil
+}
+
+// openIssue starts token i at i/Rate seconds after now, each in its own
+// goroutine, and runs then(ts) after a successful issue.
+func (e *engine) openIssue(ctx context.Context, then func(ts *tokenState)) {
+	base := e.rec.Now()
+	interval := float64(time.Second) / e.p.Rate
+	// Bound the goroutines in flight; a send that waits here is late and
+	// counted so.
+	sem := make(chan struct{}, max(e.p.Concurrency*8, 1024))
+	var wg sync.WaitGroup
+	for i, ts := range e.tokens {
+		intended := base + int64(float64(i)*interval)
+		if d := time.Duration(intended - e.rec.Now()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.issue(ts, intended)
+			if ts.issued {
+				then(ts)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// runReal gives every token its own timeline on the real clock.
+func (e *engine) runReal(ctx context.Context) {
+	var timers []*time.Timer
+	for i, f := range e.p.Faults {
+		timers = append(timers, time.AfterFunc(f.At, func() { e.applyFault(ctx, i) }))
+	}
+	defer func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+	}()
+	if e.p.Rate > 0 {
+		e.openIssue(ctx, func(ts *tokenState) { e.tokenTimeline(ctx, ts) })
+		return
+	}
+	fanOut(ctx, len(e.tokens), e.p.Concurrency, func(i int) {
+		ts := e.tokens[i]
+		e.issue(ts, e.rec.Now())
+		if ts.issued {
+			e.tokenTimeline(ctx, ts)
+		}
+	})
+}
+
+// tokenTimeline sends a token's uploads at their offsets from its issue;
+// uploads due at the same offset go concurrently. An AfterPrevious upload
+// waits from the previous upload's answer.
+func (e *engine) tokenTimeline(ctx context.Context, ts *tokenState) {
+	ups := ts.group.Uploads
+	issueWall := ts.h.IssueReturn
+	var lastReturn int64
+	for j := 0; j < len(ups); {
+		k := j + 1
+		for k < len(ups) && !ups[k].AfterPrevious && ups[k].At == ups[j].At {
+			k++
+		}
+		due := issueWall + int64(ups[j].At)
+		if ups[j].AfterPrevious {
+			due = lastReturn + int64(ups[j].At)
+		}
+		if d := time.Duration(due - e.rec.Now()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		var wg sync.WaitGroup
+		for x := j; x < k; x++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); e.upload(ts, x, due) }()
+		}
+		wg.Wait()
+		for x := j; x < k; x++ {
+			lastReturn = max(lastReturn, ts.h.Uploads[x].Returned)
+		}
+		j = k
+	}
+}
+
+// applyDueFaults applies, in order, every fault due by offset off.
+func (e *engine) applyDueFaults(ctx context.Context, off time.Duration) {
+	for i, f := range e.p.Faults {
+		if f.At <= off {
+			e.applyFault(ctx, i)
+		}
+	}
+}
+
+func (e *engine) applyFault(ctx context.Context, i int) {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	if e.faultsDone[i] {
+		return
+	}
+	e.faultsDone[i] = true
+	f := e.p.Faults[i]
+	rec := history.Fault{Kind: f.Kind, At: f.At}
+	mc := e.run.Memcached
+	var err error
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	switch f.Kind {
+	case plan.FaultMemcachedRestart:
+		err = mc.Restart(fctx)
+		e.restarted = true
+	case plan.FaultMemcachedFlush:
+		err = mc.Flush(fctx)
+	case plan.FaultMemcachedEvict:
+		mc.Embedded().SetMaxBytes(f.Value)
+		rec.Note = fmt.Sprintf("memory limit %d bytes", f.Value)
+	case plan.FaultMemcachedLatency:
+		mc.Embedded().SetLatency(f.Duration)
+		rec.Note = "every reply delayed by " + f.Duration.String() + " until the end of the run"
+	case plan.FaultMemcachedPause:
+		// A pause is modelled as every reply waiting for the pause's length
+		// (wall time), then latency back to 0: clients time out meanwhile.
+		emb := mc.Embedded()
+		emb.SetLatency(f.Duration)
+		time.AfterFunc(f.Duration, func() { emb.SetLatency(0) })
+		rec.Note = "modelled as reply latency " + f.Duration.String() + " for " + f.Duration.String() + " of wall time"
+		e.notes = append(e.notes, "memcached-pause is modelled as embedded reply latency for its duration")
+	}
+	if err != nil {
+		rec.Err = err.Error()
+		e.log.Error().Err(err).Str("fault", f.Kind).Msg("fault injection failed")
+	} else {
+		e.log.Info().Str("fault", f.Kind).Dur("at", f.At).Msg("fault injected")
+	}
+	e.rec.Fault(rec)
+}
+
+// headAccepted records the ETag of accepted/<name> of every accepted token.
+func (e *engine) headAccepted(ctx context.Context) {
+	bucket := e.run.Config().Bucket
+	objs := e.run.S3.Objects()
+	for _, ts := range e.tokens {
+		if !ts.issued || !slices.ContainsFunc(ts.h.Decisions, history.Decision.Accepted) {
+			continue
+		}
+		name := onetime.AcceptedPrefix + strings.TrimPrefix(ts.h.Key, onetime.DefaultPrefix)
+		if info, err := objs.Head(ctx, bucket, name); err == nil {
+			ts.h.AcceptedETag = strings.Trim(info.ETag, `"`)
+		}
+	}
+}
+
+// startProgress shows progress until the returned stop is called.
+func (e *engine) startProgress() (stop func()) {
+	if e.o.progress == nil {
+		return func() {}
+	}
+	total := e.p.Uploads()
+	every := 2 * time.Second
+	if e.o.terminal {
+		every = 250 * time.Millisecond
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				if e.o.terminal {
+					e.progressLine(total)
+					fmt.Fprintln(e.o.progress)
+				}
+				return
+			case <-t.C:
+				e.progressLine(total)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (e *engine) progressLine(total int) {
+	n := e.uploadsDone.Load()
+	rate := 0.0
+	if s := e.uploadStart.Load(); s > 0 {
+		if el := time.Duration(e.rec.Now() - s).Seconds(); el > 0 {
+			rate = float64(n) / el
+		}
+	}
+	v := e.rec.DoubleAccepts()
+	if e.o.terminal {
+		fmt.Fprintf(e.o.progress, "\r%d/%d uploads, %.0f/s, %d violations so far, %d decisions   ", n, total, rate, v, e.rec.Decided())
+		return
+	}
+	// Progress shows even when the run logs only warnings.
+	pl := e.log.Level(min(e.log.GetLevel(), zerolog.InfoLevel))
+	pl.Info().Int64("done", n).Int("total", total).Float64("uploads_per_s", rate).Int64("violations_so_far", v).
+		Int64("decisions", e.rec.Decided()).Msg("progress")
+}
+
+// fillMetrics puts latency, throughput, statuses and reasons in rep.
+func fillMetrics(rep *report.Report, h *history.Run, wallStart time.Time) {
+	rep.LatencyMS = metrics.Latencies(h)
+	rep.Statuses = metrics.Statuses(h)
+	rep.Reasons = metrics.Reasons(h)
+	phase, n := metrics.UploadPhase(h)
+	rep.Throughput.UploadPhaseS = phase.Seconds()
+	if phase > 0 {
+		rep.Throughput.UploadsPerS = float64(n) / phase.Seconds()
+	}
+	rep.Throughput.WallS = time.Since(wallStart).Seconds()
+}

@@ -1,0 +1,137 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/loadtest"
+	"github.com/uploadonce/uploadonce/loadtest/check"
+	"github.com/uploadonce/uploadonce/loadtest/history"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+)
+
+// storm is urls URLs with dups concurrent same-bytes uploads each, plus one
+// late URL, on the embedded memcached with 200µs reply latency (a network
+// between Lambda and ElastiCache), which widens get-delete's window.
+func storm(strategy string, urls, dups int) plan.Plan {
+	ups := make([]plan.Upload, dups)
+	return plan.Plan{Seed: 7, Concurrency: 64,
+		Stack: plan.Stack{Strategy: strategy, Memcached: memcached.KindEmbedded, LambdaConcurrency: 64},
+		Groups: []plan.Group{{Name: "storm", Tokens: urls, Uploads: ups},
+			{Name: "late", Tokens: 1, Uploads: []plan.Upload{{At: 40 * time.Second}}}},
+		Faults: []plan.Fault{{Kind: plan.FaultMemcachedLatency, Duration: 200 * time.Microsecond}},
+	}
+}
+
+func run(t *testing.T, p plan.Plan) *loadtest.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := loadtest.Run(ctx, p, loadtest.WithLogger(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestCheckerCatchesGetDelete: the reference's get-delete double-accepts
+// under concurrent duplicates, and the checker says so; delete and cas pass.
+func TestCheckerCatchesGetDelete(t *testing.T) {
+	const urls, dups = 300, 3
+	for _, strategy := range []string{onetime.GetDelete, onetime.Delete, onetime.CAS} {
+		t.Run(strategy, func(t *testing.T) {
+			res := run(t, storm(strategy, urls, dups))
+			c, rep := res.Check, res.Report
+			t.Logf("%s: %s", strategy, c.String())
+			if c.Counts.Tokens != urls+1 || c.Counts.Uploads != urls*dups+1 || c.Counts.Late != 1 {
+				t.Fatalf("counts %+v", c.Counts)
+			}
+			if rep.Statuses["204"] != urls*dups || rep.Statuses["403"] != 1 {
+				t.Fatalf("statuses %v", rep.Statuses)
+			}
+			if len(c.Assumptions) != 0 || c.Unknown.Count != 0 || res.Partial {
+				t.Fatalf("assumptions %v, unknown %d, partial %v", c.Assumptions, c.Unknown.Count, res.Partial)
+			}
+			if strategy == onetime.GetDelete {
+				if c.DoubleAccept.Count == 0 || c.Linearizable != check.NotLinearizable || rep.OK {
+					t.Fatalf("get-delete passed: %s", c.String())
+				}
+				return
+			}
+			if !rep.OK || c.Violations() != 0 || c.Linearizable != check.Linearizable || c.Counts.Accepted != urls {
+				t.Fatalf("%s failed: %s, accepted %d", strategy, c.String(), c.Counts.Accepted)
+			}
+			if !rep.OpsPerUpload.MemcachedExact || rep.OpsPerUpload.Memcached <= 0 || rep.OpsPerUpload.S3Requests <= 0 {
+				t.Fatalf("ops per upload %+v", rep.OpsPerUpload)
+			}
+		})
+	}
+}
+
+// TestHistoryRoundTrip: a written history reads back equal and re-checks to
+// the same verdict offline.
+func TestHistoryRoundTrip(t *testing.T) {
+	p := storm(onetime.GetDelete, 60, 3)
+	p.Groups[0].Uploads[1].Content = plan.ContentUnique
+	res := run(t, p)
+	var buf bytes.Buffer
+	if err := res.History.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := history.Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Tokens) != len(res.History.Tokens) || !reflect.DeepEqual(back.Meta, res.History.Meta) {
+		t.Fatalf("read back %d tokens, meta %+v; want %d, %+v", len(back.Tokens), back.Meta, len(res.History.Tokens), res.History.Meta)
+	}
+	for i := range back.Tokens {
+		if !reflect.DeepEqual(back.Tokens[i], res.History.Tokens[i]) {
+			t.Fatalf("token %d differs:\n%+v\n%+v", i, back.Tokens[i], res.History.Tokens[i])
+		}
+	}
+	again := check.Check(back)
+	if again.String() != res.Check.String() {
+		t.Fatalf("offline re-check %s, online %s", again.String(), res.Check.String())
+	}
+}
+
+// TestFaultNeedsEmbedded: a latency fault on a provider without knobs is
+// refused before any load runs, naming the fault and the provider.
+func TestFaultUnsupported(t *testing.T) {
+	p := storm(onetime.Versioning, 1, 1)
+	_, err := loadtest.Run(context.Background(), p)
+	if err == nil {
+		t.Fatal("a memcached fault with an S3 strategy ran")
+	}
+	t.Log(err)
+}
+
+// TestCancelIsPartial: a cancelled run still returns a result flagged
+// partial.
+func TestCancelIsPartial(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := storm(onetime.CAS, 2000, 2)
+	p.Rate = 500 // open model: 4 s of starts
+	time.AfterFunc(300*time.Millisecond, cancel)
+	res, err := loadtest.Run(ctx, p, loadtest.WithDrain(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Partial || !res.Report.Partial || res.Report.OK {
+		t.Fatalf("partial %v, report %+v", res.Partial, res.Report.Counts)
+	}
+	if res.Report.Counts.Tokens == 0 || res.Report.Counts.Tokens >= 2001 {
+		t.Fatalf("tokens %d", res.Report.Counts.Tokens)
+	}
+	if res.Check.DoubleAccept.Count != 0 || res.Check.FalseReject.Count != 0 {
+		t.Fatalf("a cut-short run reported violations: %s", res.Check.String())
+	}
+}

@@ -1,0 +1,288 @@
+// Package metrics turns a run's history and the emulator's counters into
+// numbers: HDR latency histograms per phase, status and reason counts, and
+// the memcached and S3 operations the run cost.
+//
+// Latencies are recorded in microseconds with 3 significant digits and
+// reported in milliseconds. The phases:
+//
+//   - issue: issue request intended start → response;
+//   - upload: each upload's intended send → answer (from the intended time,
+//     so an open-model run shows queueing: no coordinated omission);
+//   - verify: an event's delivery to the verifier → its decision;
+//   - end_to_end: a URL's first upload send → its first accept decision.
+package metrics
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/uploadonce/uploadonce/emulator/fakes3"
+	"github.com/uploadonce/uploadonce/loadtest/history"
+)
+
+// Histogram bounds: 1 µs to one hour, 3 significant digits.
+const (
+	lowestMicros  = 1
+	highestMicros = int64(time.Hour / time.Microsecond)
+	sigFigs       = 3
+)
+
+// Summary is a latency distribution in milliseconds.
+type Summary struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+// Histogram is an HDR histogram of durations; not safe for concurrent use.
+type Histogram struct{ h *hdrhistogram.Histogram }
+
+// NewHistogram returns an empty histogram.
+func NewHistogram() *Histogram {
+	return &Histogram{h: hdrhistogram.New(lowestMicros, highestMicros, sigFigs)}
+}
+
+// Record adds d; values outside the bounds are clamped to them.
+func (h *Histogram) Record(d time.Duration) {
+	us := min(max(d.Microseconds(), lowestMicros), highestMicros)
+	_ = h.h.RecordValue(us) // cannot fail: us is within the bounds
+}
+
+// Summary returns the percentiles in milliseconds.
+func (h *Histogram) Summary() Summary {
+	if h.h.TotalCount() == 0 {
+		return Summary{}
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Summary{Count: h.h.TotalCount(), P50: ms(h.h.ValueAtQuantile(50)), P90: ms(h.h.ValueAtQuantile(90)),
+		P99: ms(h.h.ValueAtQuantile(99)), P999: ms(h.h.ValueAtQuantile(99.9)), Max: ms(h.h.Max())}
+}
+
+// Phases, in report order.
+const (
+	PhaseIssue    = "issue"
+	PhaseUpload   = "upload"
+	PhaseVerify   = "verify"
+	PhaseEndToEnd = "end_to_end"
+)
+
+// Phases lists the latency phases in report order.
+var Phases = []string{PhaseIssue, PhaseUpload, PhaseVerify, PhaseEndToEnd}
+
+// Latencies computes every phase's distribution from a history.
+func Latencies(h *history.Run) map[string]Summary {
+	hs := map[string]*Histogram{}
+	for _, p := range Phases {
+		hs[p] = NewHistogram()
+	}
+	for _, t := range h.Tokens {
+		if t.IssueErr == "" && t.IssueReturn > 0 {
+			hs[PhaseIssue].Record(time.Duration(t.IssueReturn - t.IssueIntended))
+		}
+		firstSent := int64(-1)
+		for _, u := range t.Uploads {
+			if u.Returned == 0 || u.Err != "" {
+				continue
+			}
+			hs[PhaseUpload].Record(time.Duration(u.Returned - u.Intended))
+			if firstSent < 0 || u.Sent < firstSent {
+				firstSent = u.Sent
+			}
+		}
+		// Pair each decision with the latest delivery of the same upload
+		// before it: a retry's decision then measures from its delivery.
+		for _, d := range t.Decisions {
+			var at int64 = -1
+			for _, dl := range t.Deliveries {
+				if dl.ID() == d.ID() && dl.At <= d.At {
+					at = dl.At
+				}
+			}
+			if at >= 0 {
+				hs[PhaseVerify].Record(time.Duration(d.At - at))
+			}
+		}
+		if firstSent >= 0 {
+			for _, d := range t.Decisions {
+				if d.Accepted() {
+					hs[PhaseEndToEnd].Record(time.Duration(d.At - firstSent))
+					break
+				}
+			}
+		}
+	}
+	out := map[string]Summary{}
+	for p, hist := range hs {
+		out[p] = hist.Summary()
+	}
+	return out
+}
+
+// Statuses counts upload answers by HTTP status; "error" for no answer.
+func Statuses(h *history.Run) map[string]int {
+	out := map[string]int{}
+	for _, t := range h.Tokens {
+		for _, u := range t.Uploads {
+			switch {
+			case u.Err != "":
+				out["error"]++
+			case u.Status != 0:
+				out[strconv.Itoa(u.Status)]++
+			}
+		}
+	}
+	return out
+}
+
+// Reasons counts decisions by "decision/reason".
+func Reasons(h *history.Run) map[string]int {
+	out := map[string]int{}
+	for _, t := range h.Tokens {
+		for _, d := range t.Decisions {
+			out[d.Decision+"/"+string(d.Reason)]++
+		}
+	}
+	for _, d := range h.OrphanDecision {
+		out[d.Decision+"/"+string(d.Reason)]++
+	}
+	return out
+}
+
+// UploadPhase returns the wall time from the first upload send to the last
+// upload answer, and the uploads answered in it.
+func UploadPhase(h *history.Run) (time.Duration, int) {
+	var first, last int64 = -1, -1
+	n := 0
+	for _, t := range h.Tokens {
+		for _, u := range t.Uploads {
+			if u.Sent == 0 && u.Returned == 0 {
+				continue
+			}
+			n++
+			if first < 0 || u.Sent < first {
+				first = u.Sent
+			}
+			last = max(last, u.Returned)
+		}
+	}
+	if first < 0 || last <= first {
+		return 0, n
+	}
+	return time.Duration(last - first), n
+}
+
+// S3Requests is a snapshot of the fake S3's request counters.
+type S3Requests struct {
+	Put    int64 `json:"put"`
+	Post   int64 `json:"post"`
+	Copy   int64 `json:"copy"`
+	Get    int64 `json:"get"`
+	Head   int64 `json:"head"`
+	List   int64 `json:"list"`
+	Delete int64 `json:"delete"`
+	Other  int64 `json:"other"`
+	// Denied requests are counted above too; this says how many were refused.
+	Denied int64 `json:"denied"`
+}
+
+// SnapshotS3 reads the counters.
+func SnapshotS3(s *fakes3.Stats) S3Requests {
+	return S3Requests{Put: s.Put.Load(), Post: s.Post.Load(), Copy: s.Copy.Load(), Get: s.Get.Load(), Head: s.Head.Load(),
+		List: s.List.Load(), Delete: s.Delete.Load(), Other: s.Other.Load(), Denied: s.Denied.Load()}
+}
+
+// Sub returns a - b.
+func (a S3Requests) Sub(b S3Requests) S3Requests {
+	return S3Requests{a.Put - b.Put, a.Post - b.Post, a.Copy - b.Copy, a.Get - b.Get, a.Head - b.Head,
+		a.List - b.List, a.Delete - b.Delete, a.Other - b.Other, a.Denied - b.Denied}
+}
+
+// Total returns every request (Denied ones are already in the others).
+func (a S3Requests) Total() int64 {
+	return a.Put + a.Post + a.Copy + a.Get + a.Head + a.List + a.Delete + a.Other
+}
+
+// MemcachedOps are command counters read with memcached's `stats` command,
+// summed over the nodes. They are exact for the run when nothing restarted
+// memcached in between (a restart resets them).
+type MemcachedOps struct {
+	Get    int64 `json:"get"`    // cmd_get: keys read by get/gets
+	Set    int64 `json:"set"`    // cmd_set: storage commands (set, add, cas, ...)
+	Delete int64 `json:"delete"` // delete_hits + delete_misses
+	Touch  int64 `json:"touch"`
+	Incr   int64 `json:"incr_decr"`
+	// CAS is the part of Set that were cas commands (hits, misses, badval).
+	CAS int64 `json:"cas"`
+}
+
+// Total returns the commands a Lambda would send to ElastiCache.
+func (m MemcachedOps) Total() int64 { return m.Get + m.Set + m.Delete + m.Touch + m.Incr }
+
+// Sub returns m - b.
+func (m MemcachedOps) Sub(b MemcachedOps) MemcachedOps {
+	return MemcachedOps{m.Get - b.Get, m.Set - b.Set, m.Delete - b.Delete, m.Touch - b.Touch, m.Incr - b.Incr, m.CAS - b.CAS}
+}
+
+// ReadMemcachedOps sends `stats` to every addr and sums the counters.
+func ReadMemcachedOps(ctx context.Context, addrs []string) (MemcachedOps, error) {
+	var total MemcachedOps
+	for _, a := range addrs {
+		st, err := readStats(ctx, a)
+		if err != nil {
+			return MemcachedOps{}, err
+		}
+		total.Get += st["cmd_get"]
+		total.Set += st["cmd_set"]
+		total.Delete += st["delete_hits"] + st["delete_misses"]
+		total.Touch += st["cmd_touch"]
+		total.Incr += st["incr_hits"] + st["incr_misses"] + st["decr_hits"] + st["decr_misses"]
+		total.CAS += st["cas_hits"] + st["cas_misses"] + st["cas_badval"]
+	}
+	return total, nil
+}
+
+func readStats(ctx context.Context, addr string) (map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("memcached stats %s: %w", addr, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := conn.Write([]byte("stats\r\n")); err != nil {
+		return nil, fmt.Errorf("memcached stats %s: %w", addr, err)
+	}
+	out := map[string]int64{}
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "END" {
+			return out, nil
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "STAT" {
+			return nil, fmt.Errorf("memcached stats %s: unexpected line %q", addr, line)
+		}
+		if v, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			out[f[1]] = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("memcached stats %s: %w", addr, err)
+	}
+	return nil, fmt.Errorf("memcached stats %s: connection closed before END", addr)
+}

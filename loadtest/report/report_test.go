@@ -1,0 +1,121 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/uploadonce/uploadonce/loadtest/check"
+	"github.com/uploadonce/uploadonce/loadtest/metrics"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fixed is a hand-built report with one violation of each kind.
+func fixed() *Report {
+	r := &Report{Strategy: "get-delete", Memcached: Memcached{Kind: "embedded", Addrs: []string{"127.0.0.1:11211"}},
+		Clock: "virtual", Seed: 7,
+		Throughput: Throughput{UploadsPerS: 1234.5, UploadPhaseS: 2.5, WallS: 3},
+		LatencyMS: map[string]metrics.Summary{
+			metrics.PhaseIssue:    {Count: 10, P50: 1, P90: 2, P99: 3, P999: 4, Max: 5},
+			metrics.PhaseUpload:   {Count: 30, P50: 1.5, P90: 2.5, P99: 3.5, P999: 4.5, Max: 5.5},
+			metrics.PhaseVerify:   {Count: 27, P50: 0.25, P90: 0.5, P99: 1, P999: 1, Max: 1},
+			metrics.PhaseEndToEnd: {Count: 9, P50: 2, P90: 3, P99: 4, P999: 4, Max: 4},
+		},
+		Statuses: map[string]int{"204": 27, "403": 3}, Reasons: map[string]int{"accepted/first-use": 12, "rejected/token-missing": 15},
+		OpsPerUpload:      OpsPerUpload{Memcached: 1.5, MemcachedExact: true, S3Requests: 2.75},
+		CostUSDPerMillion: 8.25, HistoryFile: "r-history.jsonl"}
+	c := check.Result{Linearizable: check.NotLinearizable, ExplainedRejects: map[string]*check.Property{},
+		Assumptions: map[string]*check.Property{}, Counts: check.Counts{Tokens: 10, Uploads: 30, Accepted: 12, Rejected: 15, Late: 3}}
+	c.DoubleAccept = check.Property{Count: 3, Examples: []string{"uploads/a", "uploads/b", "uploads/c"}}
+	c.FalseReject = check.Property{Count: 1, Examples: []string{"uploads/d"}}
+	c.ExplainedRejects[check.CauseTokenTTL] = &check.Property{Count: 2}
+	r.FromCheck(c)
+	return r
+}
+
+// TestWriteTextGolden: the text table; go test -update rewrites it.
+func TestWriteTextGolden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := fixed().WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "report.golden")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("text report differs from %s (go test -update to accept):\n%s", golden, buf.Bytes())
+	}
+}
+
+// TestJSONFixedFields: every field DESIGN §4 fixes is present with its value.
+func TestJSONFixedFields(t *testing.T) {
+	var buf bytes.Buffer
+	if err := fixed().WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path ...string) any {
+		var v any = m
+		for _, p := range path {
+			mm, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not an object at %q", path, p)
+			}
+			if v, ok = mm[p]; !ok {
+				t.Fatalf("field %v missing", path)
+			}
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"ok"}, false},
+		{[]string{"strategy"}, "get-delete"},
+		{[]string{"memcached", "kind"}, "embedded"},
+		{[]string{"counts", "tokens"}, 10.0},
+		{[]string{"counts", "uploads"}, 30.0},
+		{[]string{"counts", "accepted"}, 12.0},
+		{[]string{"counts", "rejected"}, 15.0},
+		{[]string{"violations", "double_accept"}, 3.0},
+		{[]string{"violations", "false_reject"}, 1.0},
+		{[]string{"violations", "late_accept"}, 0.0},
+		{[]string{"violations", "wrong_bytes"}, 0.0},
+		{[]string{"throughput", "uploads_per_s"}, 1234.5},
+		{[]string{"latency_ms", "upload", "p50"}, 1.5},
+		{[]string{"latency_ms", "end_to_end", "p99"}, 4.0},
+		{[]string{"latency_ms", "verify", "p99"}, 1.0},
+		{[]string{"latency_ms", "issue", "p50"}, 1.0},
+		{[]string{"ops_per_upload", "memcached"}, 1.5},
+		{[]string{"ops_per_upload", "s3_requests"}, 2.75},
+		{[]string{"cost_usd_per_million"}, 8.25},
+		{[]string{"linearizable"}, "false"},
+		{[]string{"explained_rejects", "event-after-token-ttl"}, 2.0},
+		{[]string{"seed"}, 7.0},
+		{[]string{"partial"}, false},
+		{[]string{"unknown"}, 0.0},
+		{[]string{"late_sends"}, 0.0},
+	} {
+		if got := get(tc.path...); got != tc.want {
+			t.Errorf("%v = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+	for _, f := range []string{"plan", "statuses", "reasons"} {
+		get(f)
+	}
+}
