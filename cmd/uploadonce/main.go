@@ -76,6 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "loadtest":
+		return runLoadtest(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runScenarios(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "uploadonce", version)
 		return nil

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/loadtest"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+	"github.com/uploadonce/uploadonce/loadtest/report"
+	"github.com/uploadonce/uploadonce/loadtest/scenario"
+)
+
+const runUsage = `Usage: uploadonce run [flags] FILE.yaml...
+
+Runs scenario files (see scenarios/README.md). Every file is loaded and
+validated before anything runs; a bad file, flag or value exits 2 and names
+file:line. Each scenario then runs once per strategy it lists, in process,
+with the emulator and memcached it asks for. A PASS or FAIL line is printed
+per expectation and a summary per file and strategy.
+
+Exit status: 0 when every expectation holds, 1 when one fails, 2 on bad input.
+
+Flags:
+`
+
+// runFlags are the flags of "uploadonce run".
+type runFlags struct {
+	strategy, memcached, clock string
+	reportJSON                 string
+	logLevel, logFormat        string
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.strategy, "strategy", "", "run only this strategy of each file (one of "+strings.Join(onetime.StrategyNames(), ", ")+"); a file that does not list it is bad input")
+	fs.StringVar(&f.memcached, "memcached", "", "override every file's memcached: auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
+	fs.StringVar(&f.clock, "clock", "", "override every file's clock: virtual or real (real waits offsets out)")
+	fs.StringVar(&f.reportJSON, "report-json", "", "write the JSON report: a file for a single run, else a directory that gets NAME-STRATEGY.json per run")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the file names.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return files, nil
+		}
+		if args[0] == "--" {
+			return append(files, args[1:]...), nil
+		}
+		files = append(files, args[0])
+		args = args[1:]
+	}
+}
+
+// scenarioRun is one scenario run with one strategy.
+type scenarioRun struct {
+	s        *scenario.Scenario
+	strategy string
+	plan     plan.Plan
+}
+
+func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runUsage)
+		fs.PrintDefaults()
+	}
+	var f runFlags
+	f.register(fs)
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if len(files) == 0 {
+		fs.Usage()
+		return usagef("run needs at least one scenario file")
+	}
+	if f.strategy != "" {
+		if _, ok := onetime.LookupStrategy(f.strategy); !ok {
+			return usagef("--strategy %q: want one of %s", f.strategy, strings.Join(onetime.StrategyNames(), ", "))
+		}
+	}
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+
+	// Load and validate every file before anything runs.
+	runs, err := loadRuns(files, f)
+	if err != nil {
+		return err
+	}
+	reportPath, reportDir, err := reportTarget(f.reportJSON, len(runs))
+	if err != nil {
+		return err
+	}
+
+	var failed []string
+	passed := 0
+	for i, r := range runs {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted before %s [%s]: %w", r.s.Name, r.strategy, err)
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "=== %s (%s) strategy %s\n", r.s.Name, r.s.File(), r.strategy)
+		start := time.Now()
+		out, rep, res, err := runPlan(ctx, r.plan, log.With().Str("scenario", r.s.Name).Str("strategy", r.strategy).Logger(), stderr)
+		if err != nil {
+			fmt.Fprintf(stdout, "--- FAIL %s [%s]: the run failed: %v\n", r.s.Name, r.strategy, err)
+			failed = append(failed, fmt.Sprintf("%s [%s]", r.s.Name, r.strategy))
+			continue
+		}
+		outcomes := r.s.Check(r.strategy, out)
+		bad := 0
+		for _, o := range outcomes {
+			fmt.Fprintln(stdout, o)
+			if !o.OK {
+				bad++
+			}
+		}
+		verdict := "PASS"
+		if bad > 0 {
+			verdict = "FAIL"
+			failed = append(failed, fmt.Sprintf("%s [%s]", r.s.Name, r.strategy))
+		} else {
+			passed++
+		}
+		fmt.Fprintf(stdout, "--- %s %s [%s]: %d of %d expectations hold (%.2fs)\n", verdict, r.s.Name, r.strategy,
+			len(outcomes)-bad, len(outcomes), time.Since(start).Seconds())
+		if reportPath != "" || reportDir != "" {
+			path := reportPath
+			if reportDir != "" {
+				path = filepath.Join(reportDir, r.s.Name+"-"+r.strategy+".json")
+			}
+			if bad > 0 {
+				// A failing run leaves its history beside the report, to be
+				// re-checked offline.
+				hp := loadtest.HistoryPath(path)
+				if err := res.SaveHistory(hp); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "history: %s\n", hp)
+			}
+			rep.setScenario(r.s.File(), outcomes)
+			if err := rep.write(path); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "report: %s\n", path)
+		}
+	}
+	fmt.Fprintln(stdout)
+	if len(failed) > 0 {
+		fmt.Fprintf(stdout, "FAIL: %d of %d runs failed: %s\n", len(failed), len(runs), strings.Join(failed, ", "))
+		return errFailed
+	}
+	fmt.Fprintf(stdout, "PASS: %d runs of %d files\n", passed, len(files))
+	return nil
+}
+
+// loadRuns loads, overrides and validates every file, and expands each into
+// its strategies. All problems of all files are reported together.
+func loadRuns(files []string, f runFlags) ([]scenarioRun, error) {
+	var errs []error
+	var runs []scenarioRun
+	for _, file := range files {
+		s, err := scenario.Load(file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if f.memcached != "" {
+			s.OverrideMemcached(f.memcached)
+		}
+		if f.clock != "" {
+			s.OverrideClock(f.clock)
+		}
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		strategies := s.StrategyNames()
+		if f.strategy != "" {
+			if !slices.Contains(strategies, f.strategy) {
+				errs = append(errs, fmt.Errorf("%s: --strategy %s: the scenario runs only %s", file, f.strategy, strings.Join(strategies, ", ")))
+				continue
+			}
+			strategies = []string{f.strategy}
+		}
+		for _, name := range strategies {
+			p, _ := s.Plan(name)
+			runs = append(runs, scenarioRun{s: s, strategy: name, plan: p})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, usageError{errors.Join(errs...)}
+	}
+	return runs, nil
+}
+
+// reportTarget decides whether --report-json names a file or a directory:
+// a directory when it exists as one, ends in a separator, or there is more
+// than one run.
+func reportTarget(path string, runs int) (file, dir string, err error) {
+	if path == "" {
+		return "", "", nil
+	}
+	st, statErr := os.Stat(path)
+	isDir := statErr == nil && st.IsDir()
+	if isDir || strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) || runs > 1 {
+		if statErr == nil && !isDir {
+			return "", "", usagef("--report-json %s: %d runs need a directory, and this is a file", path, runs)
+		}
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return "", "", usagef("--report-json %s: %v", path, err)
+		}
+		return "", path, nil
+	}
+	return path, "", nil
+}
+
+// scenarioReport is the JSON report of one scenario run: the load report,
+// whose ok field here means that every expectation held (a scenario may
+// expect a violation), plus the expectations judged. invariants_ok keeps
+// the load report's own verdict.
+type scenarioReport struct {
+	*report.Report
+	OK           bool          `json:"ok"`
+	InvariantsOK bool          `json:"invariants_ok"`
+	Scenario     string        `json:"scenario"`
+	File         string        `json:"file"`
+	Expectations []outcomeJSON `json:"expectations"`
+}
+
+type outcomeJSON struct {
+	Expectation string `json:"expectation"`
+	OK          bool   `json:"ok"`
+	Got         string `json:"got"`
+	Want        string `json:"want"`
+}
+
+func (r *scenarioReport) setScenario(file string, outcomes []scenario.Outcome) {
+	r.File = file
+	r.InvariantsOK = r.Report.OK
+	r.OK = true
+	r.Expectations = r.Expectations[:0]
+	for _, o := range outcomes {
+		r.OK = r.OK && o.OK
+		r.Expectations = append(r.Expectations, outcomeJSON(o))
+	}
+}
+
+func (r *scenarioReport) write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--report-json: %w", err)
+	}
+	return nil
+}
+
+// runPlan runs one plan on the engine and returns what the expectations
+// need, the report, and the engine's result (for its history).
+func runPlan(ctx context.Context, p plan.Plan, log zerolog.Logger, progress io.Writer) (scenario.Observed, *scenarioReport, *loadtest.Result, error) {
+	res, err := loadtest.Run(ctx, p, loadtest.WithLogger(log), loadtest.WithProgress(progress, isTerminal(progress)))
+	if err != nil {
+		return scenario.Observed{}, nil, nil, err
+	}
+	obs := scenario.Observe(res.History, &res.Check)
+	obs.Partial = res.Partial
+	return obs, &scenarioReport{Report: res.Report, Scenario: p.Name}, res, nil
+}

@@ -1,0 +1,169 @@
+package scenario
+
+import (
+	"time"
+)
+
+// Scenario is a decoded scenario file. Field comments give the YAML name;
+// the package documentation has the whole schema with defaults.
+type Scenario struct {
+	Name         string   `yaml:"name"`
+	Seed         *uint64  `yaml:"seed"`
+	Clock        string   `yaml:"clock"`
+	Memcached    string   `yaml:"memcached"`
+	Method       string   `yaml:"method"`
+	URLExpiry    Duration `yaml:"url_expiry"`
+	TokenTTL     Duration `yaml:"token_ttl"`
+	KeepRejected bool     `yaml:"keep_rejected"`
+	// Strategy and Strategies are exclusive; neither means DefaultStrategy.
+	Strategy    string   `yaml:"strategy"`
+	Strategies  []string `yaml:"strategies"`
+	Events      Events   `yaml:"events"`
+	Lambda      Lambda   `yaml:"lambda"`
+	Concurrency int      `yaml:"concurrency"`
+	Rate        float64  `yaml:"rate"`
+	Timeout     Duration `yaml:"timeout"`
+	Groups      []Group  `yaml:"groups"`
+	Faults      []Fault  `yaml:"faults"`
+	Expect      Expect   `yaml:"expect"`
+
+	// file names the source in errors; pos maps field paths to where their
+	// values are written; flags maps fields set by a command-line override
+	// to the flag that set them.
+	file  string
+	pos   map[string]position
+	flags map[string]string
+}
+
+// Defaults of optional fields.
+const (
+	DefaultStrategy    = "cas"
+	DefaultClock       = "virtual"
+	DefaultMemcached   = "auto"
+	DefaultMethod      = "post"
+	DefaultConcurrency = 16
+	DefaultTimeout     = 2 * time.Minute
+	DefaultSeed        = 1
+	DefaultTokens      = 1
+	DefaultSize        = 16
+)
+
+// Limits checked by Validate and Load.
+const (
+	MaxTokens          = 2_000_000
+	MaxUploadsPerToken = 1000
+	MaxBodyBytes       = 64 << 20
+	MaxTotalBodyBytes  = 2 << 30
+	MaxConcurrency     = 4096
+	MaxFileBytes       = 1 << 20
+)
+
+// Events is the S3 event delivery model.
+type Events struct {
+	Delay      string   `yaml:"delay"` // s3event.ParseDelay syntax
+	Duplicates float64  `yaml:"duplicates"`
+	Reorder    Duration `yaml:"reorder"`
+	Coalesce   bool     `yaml:"coalesce"`
+	MaxAge     Duration `yaml:"max_age"`
+}
+
+// Lambda is the verifier's invoker.
+type Lambda struct {
+	Concurrency int     `yaml:"concurrency"` // 0 = the invoker's default
+	Retries     *int    `yaml:"retries"`     // nil = the invoker's default
+	ErrorRate   float64 `yaml:"error_rate"`
+}
+
+// Group is a set of tokens that receive the same uploads.
+type Group struct {
+	Name    string   `yaml:"name"`
+	Tokens  *int     `yaml:"tokens"` // nil = DefaultTokens
+	Uploads []Upload `yaml:"uploads"`
+}
+
+// TokenCount is the number of tokens the group issues.
+func (g Group) TokenCount() int {
+	if g.Tokens == nil {
+		return DefaultTokens
+	}
+	return *g.Tokens
+}
+
+// Upload is one upload of each token of a group. At and AfterPrevious are
+// exclusive; neither means at 0s.
+type Upload struct {
+	At            *Duration `yaml:"at"`
+	AfterPrevious *Duration `yaml:"after_previous"`
+	Method        string    `yaml:"method"`
+	Size          *int      `yaml:"size"`
+	Content       string    `yaml:"content"`
+}
+
+// Fault is an injected failure; Kind is one of the plan.Fault kinds.
+type Fault struct {
+	Kind     string   `yaml:"kind"`
+	At       Duration `yaml:"at"`
+	Duration Duration `yaml:"duration"`
+	Value    int64    `yaml:"value"`
+}
+
+// Expect holds the expectations of every strategy, and per strategy
+// overrides of them.
+type Expect struct {
+	Expectations `yaml:",inline"`
+	Strategies   map[string]Expectations `yaml:"strategies"`
+}
+
+// Expectations are what a run must produce. A nil comparison is not
+// checked; violations not named must be zero.
+type Expectations struct {
+	Groups     map[string]GroupExpect `yaml:"groups"`
+	Totals     Totals                 `yaml:"totals"`
+	Violations map[string]Cmp         `yaml:"violations"`
+}
+
+// GroupExpect is checked for every token of a group.
+type GroupExpect struct {
+	// Statuses are the S3 statuses of the token's uploads, in order; 0
+	// stands for no HTTP answer.
+	Statuses []Cmp `yaml:"statuses"`
+	Accepted *Cmp  `yaml:"accepted"`
+	Rejected *Cmp  `yaml:"rejected"`
+	Events   *Cmp  `yaml:"events"`
+}
+
+// Totals are checked over the whole run.
+type Totals struct {
+	Tokens   *Cmp `yaml:"tokens"`
+	Uploads  *Cmp `yaml:"uploads"`
+	Accepted *Cmp `yaml:"accepted"`
+	Rejected *Cmp `yaml:"rejected"`
+	Events   *Cmp `yaml:"events"`
+}
+
+// Violation kinds, as the report names them.
+const (
+	DoubleAccept = "double_accept" // two distinct uploads of one token accepted
+	FalseReject  = "false_reject"  // a legitimate first upload rejected
+	LateAccept   = "late_accept"   // an upload after expiry accepted
+	WrongBytes   = "wrong_bytes"   // accepted/ holds bytes other than the winner's
+)
+
+// ViolationKinds lists the kinds in report order.
+func ViolationKinds() []string {
+	return []string{DoubleAccept, FalseReject, LateAccept, WrongBytes}
+}
+
+// File returns the name the scenario was loaded from.
+func (s *Scenario) File() string { return s.file }
+
+// StrategyNames returns the strategies the scenario runs, in file order.
+func (s *Scenario) StrategyNames() []string {
+	switch {
+	case len(s.Strategies) > 0:
+		return append([]string(nil), s.Strategies...)
+	case s.Strategy != "":
+		return []string{s.Strategy}
+	}
+	return []string{DefaultStrategy}
+}
