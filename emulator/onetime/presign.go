@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,20 +34,62 @@ type PresignedPut struct {
 // SDKPresigner presigns with the AWS SDK for Go v2. The signing time comes
 // from Clock, so that presigned URLs expire on the emulator's clock; the SDK
 // does all canonicalisation and signing.
+//
+// Against a custom path-style endpoint (the emulator) it skips the S3
+// client's per-call middleware stack, which only resolves the endpoint, and
+// signs with the same SDK pieces that stack ends in: the v4 signer for PUT
+// and the SDK's own POST policy signer. Against AWS it uses
+// s3.PresignClient as is.
 type SDKPresigner struct {
 	Client *s3.PresignClient
 	Clock  Clock
+
+	direct   bool
+	endpoint string // base URL, no trailing slash
+	region   string
+	creds    aws.CredentialsProvider
+	signer   *v4.Signer
+	post     s3.PresignPost
 }
 
-var _ Presigner = SDKPresigner{}
+var _ Presigner = (*SDKPresigner)(nil)
 
 // NewSDKPresigner presigns for client on clk.
-func NewSDKPresigner(client *s3.Client, clk Clock) SDKPresigner {
-	return SDKPresigner{Client: s3.NewPresignClient(client), Clock: clk}
+func NewSDKPresigner(client *s3.Client, clk Clock) *SDKPresigner {
+	p := &SDKPresigner{Client: s3.NewPresignClient(client), Clock: clk}
+	o := client.Options()
+	if o.BaseEndpoint == nil || !o.UsePathStyle || o.Credentials == nil {
+		return p
+	}
+	// Borrow the SDK's POST presigner: PresignPostObject installs it before
+	// applying option functions.
+	_, _ = p.Client.PresignPostObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k")},
+		func(po *s3.PresignPostOptions) { p.post = po.PostPresigner })
+	if p.post == nil {
+		return p
+	}
+	p.direct = true
+	p.endpoint = strings.TrimSuffix(*o.BaseEndpoint, "/")
+	p.region = o.Region
+	p.creds = o.Credentials
+	p.signer = v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true })
+	return p
 }
 
-// PresignPost implements Presigner with s3.PresignClient.PresignPostObject.
-func (p SDKPresigner) PresignPost(ctx context.Context, bucket, key string, expires time.Duration) (PresignedPost, error) {
+// PresignPost implements Presigner.
+func (p *SDKPresigner) PresignPost(ctx context.Context, bucket, key string, expires time.Duration) (PresignedPost, error) {
+	if p.direct {
+		creds, err := p.creds.Retrieve(ctx)
+		if err != nil {
+			return PresignedPost{}, fmt.Errorf("presign POST: credentials: %w", err)
+		}
+		now := p.Clock.Now().UTC()
+		fields, err := p.post.PresignPost(creds, bucket, key, p.region, "s3", now, nil, now.Add(expires))
+		if err != nil {
+			return PresignedPost{}, fmt.Errorf("presign POST: %w", err)
+		}
+		return PresignedPost{URL: p.endpoint + "/" + bucket, Fields: fields}, nil
+	}
 	out, err := p.Client.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)},
 		func(o *s3.PresignPostOptions) {
 			o.Expires = expires
@@ -57,10 +101,12 @@ func (p SDKPresigner) PresignPost(ctx context.Context, bucket, key string, expir
 	return PresignedPost{URL: out.URL, Fields: out.Values}, nil
 }
 
-// PresignPut implements Presigner with s3.PresignClient.PresignPutObject.
-// With ifNoneMatch the URL signs "If-None-Match: *", which the client must
-// then send.
-func (p SDKPresigner) PresignPut(ctx context.Context, bucket, key string, expires time.Duration, ifNoneMatch bool) (PresignedPut, error) {
+// PresignPut implements Presigner. With ifNoneMatch the URL signs
+// "If-None-Match: *", which the client must then send.
+func (p *SDKPresigner) PresignPut(ctx context.Context, bucket, key string, expires time.Duration, ifNoneMatch bool) (PresignedPut, error) {
+	if p.direct {
+		return p.presignPutDirect(ctx, bucket, key, expires, ifNoneMatch)
+	}
 	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if ifNoneMatch {
 		in.IfNoneMatch = aws.String("*")
@@ -72,8 +118,32 @@ func (p SDKPresigner) PresignPut(ctx context.Context, bucket, key string, expire
 	if err != nil {
 		return PresignedPut{}, fmt.Errorf("presign PUT: %w", err)
 	}
+	return PresignedPut{URL: out.URL, Headers: withoutHost(out.SignedHeader)}, nil
+}
+
+func (p *SDKPresigner) presignPutDirect(ctx context.Context, bucket, key string, expires time.Duration, ifNoneMatch bool) (PresignedPut, error) {
+	creds, err := p.creds.Retrieve(ctx)
+	if err != nil {
+		return PresignedPut{}, fmt.Errorf("presign PUT: credentials: %w", err)
+	}
+	u := p.endpoint + "/" + bucket + "/" + escapeKey(key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(expires/time.Second), 10)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, nil)
+	if err != nil {
+		return PresignedPut{}, fmt.Errorf("presign PUT: %w", err)
+	}
+	if ifNoneMatch {
+		req.Header.Set("If-None-Match", "*")
+	}
+	signed, hdr, err := p.signer.PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", p.region, p.Clock.Now().UTC())
+	if err != nil {
+		return PresignedPut{}, fmt.Errorf("presign PUT: %w", err)
+	}
+	return PresignedPut{URL: signed, Headers: withoutHost(hdr)}, nil
+}
+
+func withoutHost(in http.Header) http.Header {
 	h := http.Header{}
-	for k, vs := range out.SignedHeader {
+	for k, vs := range in {
 		if http.CanonicalHeaderKey(k) == "Host" {
 			continue
 		}
@@ -81,7 +151,7 @@ func (p SDKPresigner) PresignPut(ctx context.Context, bucket, key string, expire
 			h.Add(k, v)
 		}
 	}
-	return PresignedPut{URL: out.URL, Headers: h}, nil
+	return h
 }
 
 // clockedPresigner replaces the SDK's wall-clock signing time with Clock's.

@@ -1,0 +1,115 @@
+package onetime_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/uploadonce/uploadonce/emulator/clock"
+	"github.com/uploadonce/uploadonce/emulator/fakes3"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
+)
+
+// TestSDKPresignerAgainstTheFakeS3 checks both upload methods end to end,
+// on the presigner's clock: valid now, expired 31 s later.
+func TestSDKPresignerAgainstTheFakeS3(t *testing.T) {
+	v := clock.NewVirtual(time.Now().UTC().Truncate(time.Second))
+	srv := fakes3.New(fakes3.Config{Clock: v})
+	if err := srv.CreateBucket("b", false); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(fakes3.DefaultAccessKeyID, fakes3.DefaultSecretAccessKey, "")})
+	p := onetime.NewSDKPresigner(client, v)
+	ctx := context.Background()
+
+	put := func(key string, ifNoneMatch bool) (int, string) {
+		t.Helper()
+		pp, err := p.PresignPut(ctx, "b", key, 30*time.Second, ifNoneMatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPut, pp.URL, strings.NewReader("body"))
+		for k := range pp.Headers {
+			req.Header.Set(k, pp.Headers.Get(k))
+		}
+		return status(t, req)
+	}
+	post := func(key string) (int, string) {
+		t.Helper()
+		pp, err := p.PresignPost(ctx, "b", key, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for k, val := range pp.Fields {
+			_ = mw.WriteField(k, val)
+		}
+		fw, _ := mw.CreateFormFile("file", "f")
+		_, _ = fw.Write([]byte("body"))
+		_ = mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, pp.URL, &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return status(t, req)
+	}
+
+	for _, key := range []string{"uploads/plain", "uploads/with space+plus=ü"} {
+		if st, b := put(key, false); st != 200 {
+			t.Fatalf("PUT %q = %d %s", key, st, b)
+		}
+		if st, b := post(key); st != 204 {
+			t.Fatalf("POST %q = %d %s", key, st, b)
+		}
+	}
+	if st, _ := put("uploads/inm", true); st != 200 {
+		t.Fatalf("first If-None-Match PUT = %d", st)
+	}
+	if st, b := put("uploads/inm", true); st != 412 {
+		t.Fatalf("second If-None-Match PUT = %d %s", st, b)
+	}
+
+	pp, _ := p.PresignPut(ctx, "b", "uploads/late", 30*time.Second, false)
+	pf, _ := p.PresignPost(ctx, "b", "uploads/late", 30*time.Second)
+	v.Advance(31 * time.Second)
+	req, _ := http.NewRequest(http.MethodPut, pp.URL, strings.NewReader("x"))
+	if st, b := status(t, req); st != 403 || !strings.Contains(b, "Request has expired") {
+		t.Fatalf("late PUT = %d %s", st, b)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, val := range pf.Fields {
+		_ = mw.WriteField(k, val)
+	}
+	fw, _ := mw.CreateFormFile("file", "f")
+	_, _ = fw.Write([]byte("x"))
+	_ = mw.Close()
+	req, _ = http.NewRequest(http.MethodPost, pf.URL, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if st, b := status(t, req); st != 403 || !strings.Contains(b, "Policy expired") {
+		t.Fatalf("late POST = %d %s", st, b)
+	}
+}
+
+func status(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
