@@ -2,6 +2,7 @@ package memcached
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -205,5 +206,28 @@ func (p *processNode) signal(sig syscall.Signal) error {
 	return p.proc.cmd.Process.Signal(sig)
 }
 
-func (p *processNode) pause(context.Context) error  { return p.signal(syscall.SIGSTOP) }
+// pause stops the process and waits until the kernel reports it stopped:
+// the signal is asynchronous, and a command sent before the stop lands
+// would still be answered.
+func (p *processNode) pause(ctx context.Context) error {
+	if err := p.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	pid := p.proc.cmd.Process.Pid
+	p.mu.Unlock()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return nil // no procfs: best effort
+		}
+		// The state follows the parenthesised command name.
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'T' || stat[i+2] == 't') {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("memcached process %d did not stop after SIGSTOP", pid)
+}
 func (p *processNode) resume(context.Context) error { return p.signal(syscall.SIGCONT) }
