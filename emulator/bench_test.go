@@ -7,14 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/rs/zerolog"
@@ -160,4 +163,96 @@ func BenchmarkPipelineVsBare(b *testing.B) {
 func BenchmarkPipeline(b *testing.B) {
 	rate := pipeline(b, max(b.N, 200), onetime.CAS, onetime.MethodPUT)
 	b.ReportMetric(rate, "urls/s")
+}
+
+// BenchmarkVerifyVsBareMemcached reports, from one run, the verifier's rate
+// on injected events (the token already issued; claim, copy to accepted/,
+// delete from uploads/) against bare gomemcache Add+Delete pairs on the
+// same memcached and client, at the same concurrency.
+func BenchmarkVerifyVsBareMemcached(b *testing.B) {
+	for _, strategy := range []string{onetime.GetDelete, onetime.Delete, onetime.CAS} {
+		for _, mc := range []string{memcached.KindEmbedded, memcached.KindProcess} {
+			b.Run(strategy+"/"+mc, func(b *testing.B) {
+				n := max(b.N, 500)
+				r, err := emulator.Start(context.Background(), emulator.StartOptions{Listen: "127.0.0.1:0", Memcached: mc,
+					Concurrency: benchConcurrency, Config: emulator.Config{APIKey: "k", Strategy: strategy,
+						Clock: clock.Real{}, Logger: zerolog.Nop(), LogLength: 1024}})
+				if err != nil {
+					b.Skip(err)
+				}
+				defer r.Close(context.Background())
+				if r.Memcached == nil {
+					b.Fatal("no memcached")
+				}
+				cache := memcached.NewClient(r.Memcached.Addrs(), benchConcurrency)
+				if emb := r.Memcached.Embedded(); emb != nil {
+					cache.DialContext = emb.DialContext
+				}
+				took, err := parallel(n, benchConcurrency, func(i int) error {
+					k := fmt.Sprintf("bare/%d", i)
+					if err := cache.Add(&memcache.Item{Key: k, Value: []byte("valid 0"), Expiration: 3600}); err != nil {
+						return err
+					}
+					return cache.Delete(k)
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				bare := float64(n) / took.Seconds()
+
+				// Objects and their real events, prepared outside the timing:
+				// without tokens the verifier rejects them and leaves them in
+				// place; the timed phase registers each token and replays the
+				// event.
+				ctx := context.Background()
+				s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(r.URL), UsePathStyle: true,
+					Credentials: credentials.NewStaticCredentialsProvider("uploadonce", "uploadonce-secret", "")})
+				var mu sync.Mutex
+				var recs []events.S3EventRecord
+				r.OnDelivery(func(rec events.S3EventRecord) { mu.Lock(); recs = append(recs, rec); mu.Unlock() })
+				if _, err := parallel(n, benchConcurrency, func(i int) error {
+					_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploadonce"),
+						Key: aws.String(fmt.Sprintf("uploads/UploadFilename-bench-%d", i)), Body: strings.NewReader(fmt.Sprintf("body %d", i))})
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if err := r.WaitIdle(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if len(recs) != n {
+					b.Fatalf("%d events for %d objects", len(recs), n)
+				}
+				// Tokens are issued before the timing too: the Lambda's path
+				// starts at the event.
+				now := time.Now()
+				for _, rec := range recs {
+					if err := r.Issuer.Strategy.Register(ctx, onetime.Token{Bucket: "uploadonce", Key: rec.S3.Object.URLDecodedKey,
+						Issued: now, Deadline: now.Add(time.Hour)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var accepted atomic.Int64
+				r.OnDecision(func(d onetime.Decision) {
+					if d.Decision == onetime.Accepted {
+						accepted.Add(1)
+					}
+				})
+				took, err = parallel(n, benchConcurrency, func(i int) error {
+					return r.Verifier.Handle(ctx, events.S3Event{Records: []events.S3EventRecord{recs[i]}})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if accepted.Load() != int64(n) {
+					b.Fatalf("%d of %d injected events accepted", accepted.Load(), n)
+				}
+				verify := float64(n) / took.Seconds()
+				b.ReportMetric(bare, "bare_pairs/s")
+				b.ReportMetric(verify, "verify/s")
+				b.ReportMetric(verify/bare, "ratio")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
 }
