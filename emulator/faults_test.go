@@ -310,3 +310,69 @@ func TestCacheCommandCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestReorderedEvents: "first event processed" is not "first upload".
+// Under delete the event handled first wins, which is sometimes the second
+// upload's; versioning always accepts the oldest version.
+func TestReorderedEvents(t *testing.T) {
+	const urls = 20
+	for _, tc := range []struct {
+		strategy        string
+		wantLaterWinner bool
+	}{
+		{onetime.Delete, true},
+		{onetime.Versioning, false},
+	} {
+		t.Run(tc.strategy, func(t *testing.T) {
+			s := start(t, memcached.KindEmbedded, func(o *emulator.StartOptions) {
+				o.Strategy = tc.strategy
+				o.Delivery = s3event.Model{ReorderWindow: 10 * time.Second, Seed: 11}
+			})
+			laterWins := 0
+			for range urls {
+				key := s.uploadAll(t, "first", "second")
+				s.settle(t)
+				var seqs []string
+				winner := ""
+				for _, d := range s.Decisions() {
+					if d.Key != key {
+						continue
+					}
+					seqs = append(seqs, d.Sequencer)
+					if d.Decision == onetime.Accepted {
+						winner = d.Sequencer
+					}
+				}
+				if len(seqs) != 2 || winner == "" {
+					t.Fatalf("decisions for %s: %v, winner %q", key, seqs, winner)
+				}
+				first := seqs[0]
+				if s3event.CompareSequencers(seqs[1], first) < 0 {
+					first = seqs[1]
+				}
+				if winner != first {
+					laterWins++
+				}
+			}
+			if got := laterWins > 0; got != tc.wantLaterWinner {
+				t.Fatalf("the later upload won %d of %d URLs; want later winners: %v", laterWins, urls, tc.wantLaterWinner)
+			}
+		})
+	}
+}
+
+// TestMaxEventAge: an event delayed past the maximum event age is dropped,
+// so the upload is never decided.
+func TestMaxEventAge(t *testing.T) {
+	s := start(t, memcached.KindEmbedded, func(o *emulator.StartOptions) {
+		o.Delivery = s3event.Model{Delay: mustDelay(t, "2m"), MaxEventAge: time.Minute}
+	})
+	key := s.uploadAll(t, "never verified")
+	s.settle(t)
+	if got := s.tally(key); got != (tally{}) {
+		t.Fatalf("%+v, want no decision", got)
+	}
+	if st := s.Queue.Stats(); st.Dropped != 1 {
+		t.Fatalf("queue stats %+v, want one dropped", st)
+	}
+}
