@@ -171,7 +171,7 @@ func NewQueue(clk clock.Clock, sink Sink, m Model, log zerolog.Logger) *Queue {
 	if m.Delay != nil {
 		delay = m.Delay.String()
 	}
-	log.Debug().Uint64("seed", m.Seed).Str("delay", delay).Float64("duplicates", m.Duplicates).
+	log.Info().Uint64("seed", m.Seed).Str("delay", delay).Float64("duplicates", m.Duplicates).
 		Dur("reorder_window", m.ReorderWindow).Bool("coalesce", m.Coalesce).
 		Dur("max_event_age", m.MaxEventAge).Msg("event delivery model")
 	return q
