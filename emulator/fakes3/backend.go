@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"io"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -29,10 +30,20 @@ type hooked struct {
 	locks  [256]sync.Mutex
 
 	// versionSeq records the order in which versions were made, because
-	// s3mem does not list versions newest first as S3 does.
+	// s3mem does not list versions newest first as S3 does, and live keeps
+	// each key's versions so that listing one key does not scan the bucket
+	// (s3mem's listing walks every object).
 	seqMu      sync.Mutex
 	seq        uint64
-	versionSeq map[string]uint64 // bucket/key/versionId -> order
+	versionSeq map[string]uint64        // bucket/key/versionId -> order
+	live       map[string][]liveVersion // bucket/key -> versions, oldest first
+}
+
+type liveVersion struct {
+	id     string
+	etag   string
+	size   int64
+	marker bool
 }
 
 // hookedVersioned is hooked plus the inner VersionedBackend. gofakes3 finds
@@ -51,7 +62,7 @@ var (
 
 // wrapBackend returns the decorator, versioned when inner is.
 func wrapBackend(inner gofakes3.Backend, notify Notify, now func() time.Time) (*hooked, gofakes3.Backend) {
-	h := &hooked{inner: inner, notify: notify, now: now, versionSeq: make(map[string]uint64)}
+	h := &hooked{inner: inner, notify: notify, now: now, versionSeq: make(map[string]uint64), live: make(map[string][]liveVersion)}
 	if v, ok := inner.(gofakes3.VersionedBackend); ok {
 		return h, &hookedVersioned{hooked: h, versioned: v}
 	}
@@ -106,7 +117,7 @@ func (h *hooked) put(eventName, bucket, key string, meta map[string]string, inpu
 	if err != nil {
 		return res, err
 	}
-	h.noteVersion(bucket, key, string(res.VersionID))
+	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), etag: hex.EncodeToString(sum[:]), size: int64(len(body))})
 	h.emit(s3event.Write{EventName: eventName, Bucket: bucket, Key: key, Size: int64(len(body)),
 		ETag: hex.EncodeToString(sum[:]), VersionID: string(res.VersionID), RequestID: requestID})
 	return res, nil
@@ -129,7 +140,7 @@ func (h *hooked) deleteLocked(bucket, key string) (gofakes3.ObjectDeleteResult, 
 	if err != nil {
 		return res, err
 	}
-	h.noteVersion(bucket, key, string(res.VersionID))
+	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), marker: res.IsDeleteMarker})
 	switch {
 	case res.IsDeleteMarker:
 		h.emit(s3event.Write{EventName: s3event.ObjectRemovedDeleteMarkerCreated, Bucket: bucket, Key: key, VersionID: string(res.VersionID)})
@@ -208,20 +219,58 @@ func (h *hookedVersioned) ListBucketVersions(b string, p *gofakes3.Prefix, page 
 	return res, nil
 }
 
-func (h *hooked) noteVersion(bucket, key, version string) {
-	if version == "" {
+func (h *hooked) noteVersion(bucket, key string, v liveVersion) {
+	if v.id == "" {
 		return
 	}
 	h.seqMu.Lock()
 	h.seq++
-	h.versionSeq[bucket+"/"+key+"/"+version] = h.seq
+	h.versionSeq[bucket+"/"+key+"/"+v.id] = h.seq
+	h.live[bucket+"/"+key] = append(h.live[bucket+"/"+key], v)
 	h.seqMu.Unlock()
 }
 
+func (h *hooked) forgetVersion(bucket, key, version string) {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	delete(h.versionSeq, bucket+"/"+key+"/"+version)
+	vs := h.live[bucket+"/"+key]
+	for i, v := range vs {
+		if v.id == version {
+			vs = append(vs[:i:i], vs[i+1:]...)
+			break
+		}
+	}
+	if len(vs) == 0 {
+		delete(h.live, bucket+"/"+key)
+	} else {
+		h.live[bucket+"/"+key] = vs
+	}
+}
+
+// objectVersions returns the versions (not delete markers) of key, oldest
+// first.
+func (h *hooked) objectVersions(bucket, key string) []liveVersion {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	var out []liveVersion
+	for _, v := range h.live[bucket+"/"+key] {
+		if !v.marker {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// versionOrder returns when a version was made; a version not yet noted is
+// being written now, so it counts as the newest.
 func (h *hooked) versionOrder(bucket, key, version string) uint64 {
 	h.seqMu.Lock()
 	defer h.seqMu.Unlock()
-	return h.versionSeq[bucket+"/"+key+"/"+version]
+	if n, ok := h.versionSeq[bucket+"/"+key+"/"+version]; ok {
+		return n
+	}
+	return math.MaxUint64
 }
 
 // DeleteObjectVersion permanently removes one version and emits a Delete.
@@ -270,10 +319,11 @@ func (h *hookedVersioned) deleteVersionLocked(bucket, key string, v gofakes3.Ver
 		if err != nil {
 			return res, err
 		}
-		h.noteVersion(bucket, key, string(res.VersionID))
+		h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), marker: res.IsDeleteMarker})
 	}
 	res, err := h.versioned.DeleteObjectVersion(bucket, key, v)
 	if err == nil {
+		h.forgetVersion(bucket, key, string(v))
 		if _, isMarker := target.(*gofakes3.DeleteMarker); !isMarker {
 			h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: bucket, Key: key, VersionID: string(v)})
 		}

@@ -3,7 +3,9 @@ package fakes3_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"mime/multipart"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/clock"
 	"github.com/uploadonce/uploadonce/emulator/fakes3"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
 
@@ -443,3 +446,36 @@ func TestIfNoneMatchIsAtomic(t *testing.T) {
 		t.Fatalf("statuses %v; want one 200 and the rest 412 (or 409)", count)
 	}
 }
+
+func TestObjectsVersionsOldestFirst(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	var ids []string
+	for _, body := range []string{"one", "two", "three"} {
+		out, err := h.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/k"), Body: strings.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, aws.ToString(out.VersionId))
+	}
+	// A neighbour key must not show up.
+	if _, err := h.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/k2"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Objects().Delete(ctx, onetime.DeleteInput{Bucket: bucket, Key: "uploads/k", VersionID: ids[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/k")}); err != nil {
+		t.Fatal(err) // a delete marker on top: not a version
+	}
+	vl := h.srv.Objects().(onetime.VersionLister)
+	vs, err := vl.Versions(ctx, bucket, "uploads/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].VersionID != ids[0] || vs[1].VersionID != ids[2] || vs[0].ETag != md5hex("one") {
+		t.Fatalf("versions %+v; want [%s %s] with their ETags", vs, ids[0], ids[2])
+	}
+}
+
+func md5hex(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }

@@ -117,25 +117,18 @@ func (o objects) Head(_ context.Context, bucket, key string) (onetime.ObjectInfo
 
 func (o objects) Versions(_ context.Context, bucket, key string) ([]onetime.ObjectInfo, error) {
 	o.s.stats.List.Add(1)
-	vb, ok := o.s.backend.(gofakes3.VersionedBackend)
-	if !ok {
+	if _, ok := o.s.backend.(gofakes3.VersionedBackend); !ok {
 		return nil, fmt.Errorf("list versions of %s: bucket store is not versioned", key)
 	}
-	res, err := vb.ListBucketVersions(bucket, &gofakes3.Prefix{Prefix: key, HasPrefix: true}, nil)
-	if err != nil {
-		return nil, err
-	}
-	var out []onetime.ObjectInfo
-	for _, v := range res.Versions {
-		ver, ok := v.(*gofakes3.Version)
-		if !ok || ver.Key != key {
-			continue
-		}
-		out = append(out, onetime.ObjectInfo{Key: key, ETag: strings.Trim(ver.ETag, `"`), VersionID: string(ver.VersionID), Size: ver.Size})
-	}
-	// Listed newest first; callers want the oldest first.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	// Under the key's lock: a write in progress must not be listed before
+	// its place in the version order is known.
+	mu := o.s.hooked.lockKey(bucket, key)
+	mu.Lock()
+	vs := o.s.hooked.objectVersions(bucket, key)
+	mu.Unlock()
+	out := make([]onetime.ObjectInfo, len(vs))
+	for i, v := range vs {
+		out[i] = onetime.ObjectInfo{Key: key, ETag: v.etag, VersionID: v.id, Size: v.size}
 	}
 	return out, nil
 }
