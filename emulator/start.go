@@ -79,13 +79,7 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 			cleanup()
 			return nil, fmt.Errorf("start memcached: %w", err)
 		}
-		mc := memcached.NewClient(r.Memcached.Addrs(), max(o.Concurrency, o.Lambda.Concurrency, 64))
-		if emb := r.Memcached.Embedded(); emb != nil {
-			// In-process server, in-process connections: no TCP between the
-			// verifier and its own embedded memcached.
-			mc.DialContext = emb.DialContext
-		}
-		cfg.Cache = mc
+		cfg.Cache = memcached.NewClient(r.Memcached.Addrs(), max(o.Concurrency, o.Lambda.Concurrency, 64))
 		cfg.Memcache = MemcachedInfo{Kind: r.Memcached.Kind(), Addrs: r.Memcached.Addrs()}
 	}
 	r.Emulator, err = New(cfg)

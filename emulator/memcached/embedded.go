@@ -290,16 +290,6 @@ func (e *Embedded) acceptLoop(ln net.Listener) {
 	}
 }
 
-// DialContext connects to the server through an in-memory pipe, without
-// TCP. A gomemcache client in the same process can use it as its
-// DialContext; the address is ignored. Faults (restart, pause, latency,
-// the connection limit) apply to these connections as to TCP ones.
-func (e *Embedded) DialContext(context.Context, string, string) (net.Conn, error) {
-	client, server := net.Pipe()
-	e.ServeConn(server)
-	return client, nil
-}
-
 // ServeConn serves the text protocol on c in a new goroutine and closes c
 // when done. It is how the listener serves each connection, and lets a
 // caller serve any net.Conn (such as one end of net.Pipe). The connection
