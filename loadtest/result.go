@@ -10,16 +10,15 @@ import (
 	"github.com/uploadonce/uploadonce/loadtest/report"
 )
 
-// fillOps puts operations per upload and the cost estimate in rep.
-func fillOps(rep *report.Report, mc metrics.MemcachedOps, exact bool, s3 metrics.S3Requests, issues, invocations int64) {
-	uploads := int64(rep.Counts.Uploads)
+// fillOps puts operations per upload and the cost estimate in rep, at the
+// default prices and cost model; compare re-runs rep.Account with its own.
+// The counters passed in are already in rep (memcached_ops, s3_requests,
+// counts, invoker), where Account reads them.
+func fillOps(rep *report.Report, _ metrics.MemcachedOps, exact bool, _ metrics.S3Requests, _, _ int64) {
 	rep.OpsPerUpload.MemcachedExact = exact
-	if uploads > 0 {
-		rep.OpsPerUpload.Memcached = float64(mc.Total()) / float64(uploads)
-		rep.OpsPerUpload.S3Requests = float64(s3.Total()) / float64(uploads)
+	if err := rep.Account(cost.Default(), cost.Model{}); err != nil {
+		rep.Notes = append(rep.Notes, "no cost estimate: "+err.Error())
 	}
-	rep.Cost = cost.PerMillion(cost.Ops{Uploads: uploads, Issues: issues, Invocations: invocations, S3: s3})
-	rep.CostUSDPerMillion = rep.Cost.Total
 }
 
 // HistoryPath is where a failing run's history goes: beside the report JSON

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -65,11 +67,17 @@ type Report struct {
 	S3Requests   metrics.S3Requests   `json:"s3_requests"`
 	Invoker      lambda.Stats         `json:"invoker"`
 	Queue        s3event.Stats        `json:"queue"`
-	// CostUSDPerMillion is the estimated AWS request cost of a million
-	// uploads (API Gateway, Lambda, S3; not ElastiCache node-hours), from the
-	// table in loadtest/cost.
-	CostUSDPerMillion float64       `json:"cost_usd_per_million"`
-	Cost              cost.Estimate `json:"cost_breakdown_usd_per_million"`
+	// CostUSDPerMillion is the estimated AWS cost of a million uploads
+	// sent, by component and in total (see Account and package cost).
+	CostUSDPerMillion cost.PerMillion `json:"cost_usd_per_million"`
+	// CostModel is every figure the estimate rests on: prices file, Lambda
+	// duration and memory, node type, nodes, node capacity, monthly volume,
+	// and the DynamoDB conditional-delete design's cost for comparison.
+	CostModel *cost.Applied `json:"cost_model,omitempty"`
+	// BreakEvenMonthlyUploads is the monthly volume above which the
+	// memcached nodes cost less than DynamoDB's conditional delete; null
+	// when they never do or the strategy keeps no tokens in memcached.
+	BreakEvenMonthlyUploads *float64 `json:"break_even_monthly_uploads"`
 
 	// HistoryFile is where a failing run's history was written.
 	HistoryFile string   `json:"history_file,omitempty"`
@@ -122,8 +130,63 @@ type OpsPerUpload struct {
 	Memcached float64 `json:"memcached"`
 	// MemcachedExact is false when a restart reset the counters mid-run or
 	// they could not be read.
-	MemcachedExact bool    `json:"memcached_exact"`
-	S3Requests     float64 `json:"s3_requests"`
+	MemcachedExact bool `json:"memcached_exact"`
+	// S3Requests is every S3 request: the client's over HTTP and the
+	// verifier's in-process COPY, DELETE, HEAD and version LIST.
+	S3Requests float64 `json:"s3_requests"`
+	// S3 splits S3Requests by operation, as S3 bills them.
+	S3 S3PerUpload `json:"s3"`
+	// APIRequests is issue API requests (one per URL).
+	APIRequests float64 `json:"api_requests"`
+	// LambdaInvocations is verifier invocations, retries included.
+	LambdaInvocations float64 `json:"lambda_invocations"`
+	// LambdaGBSeconds is modelled: invocations × memory × billed duration
+	// (cost_model.lambda_memory_mb and lambda_ms).
+	LambdaGBSeconds float64 `json:"lambda_gb_seconds"`
+}
+
+// S3PerUpload is S3 requests per upload by operation; Other is anything
+// the fake S3 could not classify (priced as GET).
+type S3PerUpload struct {
+	Put    float64 `json:"put"`
+	Post   float64 `json:"post"`
+	Copy   float64 `json:"copy"`
+	Get    float64 `json:"get"`
+	Head   float64 `json:"head"`
+	List   float64 `json:"list"`
+	Delete float64 `json:"delete"`
+	Other  float64 `json:"other"`
+}
+
+// Account fills the per-upload operations, the cost estimate and the
+// break-even from the counters already in r (counts, s3_requests,
+// memcached_ops, invoker, throughput, latency_ms.verify), with table t and
+// model m. It can run again with other prices or another model.
+func (r *Report) Account(t *cost.Table, m cost.Model) error {
+	uploads := int64(r.Counts.Uploads)
+	u := cost.Usage{Uploads: uploads, Tokens: int64(r.Counts.Tokens), APIRequests: int64(r.Counts.Tokens),
+		Invocations: r.Invoker.Invocations, S3: r.S3Requests, Memcached: r.Memcached.Kind != "none" && r.Memcached.Kind != "",
+		MemcachedCommands: r.MemcachedOps.Total(), MemcachedNodes: len(r.Memcached.Addrs),
+		UploadsPerS: r.Throughput.UploadsPerS, VerifyP50MS: r.LatencyMS[metrics.PhaseVerify].P50}
+	e, err := cost.Compute(u, t, m)
+	if err != nil {
+		return err
+	}
+	if uploads > 0 {
+		per := func(n int64) float64 { return float64(n) / float64(uploads) }
+		o, s := &r.OpsPerUpload, r.S3Requests
+		o.Memcached = per(r.MemcachedOps.Total())
+		o.S3Requests = per(s.Total())
+		o.S3 = S3PerUpload{Put: per(s.Put), Post: per(s.Post), Copy: per(s.Copy), Get: per(s.Get), Head: per(s.Head),
+			List: per(s.List), Delete: per(s.Delete), Other: per(s.Other)}
+		o.APIRequests = per(u.APIRequests)
+		o.LambdaInvocations = per(u.Invocations)
+		o.LambdaGBSeconds = o.LambdaInvocations * e.LambdaGBSeconds
+	}
+	r.CostUSDPerMillion = e.PerMillion
+	r.CostModel = &e.Applied
+	r.BreakEvenMonthlyUploads = e.BreakEven
+	return nil
 }
 
 // FromCheck fills the verdict fields from a checker result.
@@ -209,9 +272,18 @@ func (r *Report) WriteText(w io.Writer) error {
 	if !r.OpsPerUpload.MemcachedExact {
 		exact = " (not exact)"
 	}
-	p("ops per upload\tmemcached %.2f%s\ts3 requests %.2f", r.OpsPerUpload.Memcached, exact, r.OpsPerUpload.S3Requests)
-	p("cost per 1M uploads\t$%.4f\tAPI Gateway $%.4f\tLambda $%.4f + $%.4f\tS3 $%.4f", r.CostUSDPerMillion,
-		r.Cost.APIGateway, r.Cost.LambdaRequests, r.Cost.LambdaCompute, r.Cost.S3Requests)
+	o := r.OpsPerUpload
+	p("ops per upload\tmemcached %.2f%s\ts3 requests %.2f\tapi requests %.2f\tlambda %.2f (%.6f GB-s)", o.Memcached, exact,
+		o.S3Requests, o.APIRequests, o.LambdaInvocations, o.LambdaGBSeconds)
+	p("  s3 by operation\tput %.2f\tpost %.2f\tcopy %.2f\tget %.2f\thead %.2f\tlist %.2f\tdelete %.2f",
+		o.S3.Put, o.S3.Post, o.S3.Copy, o.S3.Get, o.S3.Head, o.S3.List, o.S3.Delete)
+	c := r.CostUSDPerMillion
+	p("cost per 1M uploads\t$%.4f\tAPI Gateway $%.4f\tLambda $%.4f\tS3 $%.4f\tmemcached $%.4f", c.Total,
+		c.APIGateway, c.Lambda, c.S3, c.Memcached)
+	if m := r.CostModel; m != nil {
+		p("  cost model\t%s", CostModelLine(m))
+		p("  vs DynamoDB\t%s", BreakEvenLine(m, r.BreakEvenMonthlyUploads))
+	}
 	for _, n := range r.Notes {
 		p("note\t%s", n)
 	}
@@ -219,6 +291,47 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("history\t%s", r.HistoryFile)
 	}
 	return tw.Flush()
+}
+
+// CostModelLine says in one line what the cost estimate assumed.
+func CostModelLine(m *cost.Applied) string {
+	s := fmt.Sprintf("Lambda %g MB × %g ms (%s), API Gateway %s, %s/month", m.LambdaMemoryMB, m.LambdaMS, m.LambdaMSFrom,
+		m.API, Count(m.MonthlyUploads))
+	switch {
+	case m.NodeType == cost.NodeTypeServerless:
+		s += ", ElastiCache Serverless"
+	case m.NodeType != "":
+		s += fmt.Sprintf(", %d × %s at $%g/h (%s node capacity %.0f cmd/s)", m.Nodes, m.NodeType, m.NodeUSDPerHour,
+			m.NodeCapacityFrom, m.NodeCapacity)
+	}
+	return s + ", prices " + m.Prices
+}
+
+// BreakEvenLine compares the memcached token store with DynamoDB's
+// conditional delete.
+func BreakEvenLine(m *cost.Applied, breakEven *float64) string {
+	s := fmt.Sprintf("DynamoDB conditional delete: %.2f WRU/upload, $%.4f per 1M uploads", m.DynamoDBWRUPerUpload,
+		m.DynamoDBUSDPerMillion)
+	switch {
+	case m.NodeType == "":
+		return s + "; no memcached to compare"
+	case breakEven == nil:
+		return s + "; memcached is never cheaper"
+	}
+	return s + "; memcached is cheaper above " + Count(*breakEven) + " uploads/month"
+}
+
+// Count renders a large count readably: 12.46M, 3.2k, 950.
+func Count(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e9:
+		return strconv.FormatFloat(v/1e9, 'f', 2, 64) + "G"
+	case a >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case a >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
 func joinCounts(m map[string]int) string {

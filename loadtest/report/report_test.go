@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/loadtest/check"
+	"github.com/uploadonce/uploadonce/loadtest/cost"
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
 )
+
+func ptr[T any](v T) *T { return &v }
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
@@ -26,8 +30,14 @@ func fixed() *Report {
 			metrics.PhaseEndToEnd: {Count: 9, P50: 2, P90: 3, P99: 4, P999: 4, Max: 4},
 		},
 		Statuses: map[string]int{"204": 27, "403": 3}, Reasons: map[string]int{"accepted/first-use": 12, "rejected/token-missing": 15},
-		OpsPerUpload:      OpsPerUpload{Memcached: 1.5, MemcachedExact: true, S3Requests: 2.75},
-		CostUSDPerMillion: 8.25, HistoryFile: "r-history.jsonl"}
+		OpsPerUpload: OpsPerUpload{Memcached: 1.5, MemcachedExact: true, S3Requests: 2.75, APIRequests: 0.25, LambdaInvocations: 1,
+			LambdaGBSeconds: 0.000125, S3: S3PerUpload{Post: 1, Copy: 0.5, Delete: 1, Head: 0.25}},
+		CostUSDPerMillion: cost.PerMillion{APIGateway: 0.875, Lambda: 0.2021, S3: 7.6, Memcached: 0.1168, Total: 8.25},
+		CostModel: &cost.Applied{Prices: "prices.yaml (embedded)", Region: "us-east-1", API: "rest", LambdaMS: 1,
+			LambdaMSFrom: "measured verify p50", LambdaMemoryMB: 128, MonthlyUploads: 100e6, NodeType: "cache.t4g.micro", Nodes: 1,
+			NodeUSDPerHour: 0.016, NodeCapacity: 12000, NodeCapacityFrom: "measured", DynamoDBWRUPerUpload: 1.25,
+			DynamoDBUSDPerMillion: 0.78125},
+		BreakEvenMonthlyUploads: ptr(14.95e6), HistoryFile: "r-history.jsonl"}
 	c := check.Result{Linearizable: check.NotLinearizable, ExplainedRejects: map[string]*check.Property{},
 		Assumptions: map[string]*check.Property{}, Counts: check.Counts{Tokens: 10, Uploads: 30, Accepted: 12, Rejected: 15, Late: 3}}
 	c.DoubleAccept = check.Property{Count: 3, Examples: []string{"uploads/a", "uploads/b", "uploads/c"}}
@@ -103,7 +113,13 @@ func TestJSONFixedFields(t *testing.T) {
 		{[]string{"latency_ms", "issue", "p50"}, 1.0},
 		{[]string{"ops_per_upload", "memcached"}, 1.5},
 		{[]string{"ops_per_upload", "s3_requests"}, 2.75},
-		{[]string{"cost_usd_per_million"}, 8.25},
+		{[]string{"cost_usd_per_million", "total"}, 8.25},
+		{[]string{"cost_usd_per_million", "memcached"}, 0.1168},
+		{[]string{"ops_per_upload", "s3", "copy"}, 0.5},
+		{[]string{"ops_per_upload", "api_requests"}, 0.25},
+		{[]string{"ops_per_upload", "lambda_gb_seconds"}, 0.000125},
+		{[]string{"break_even_monthly_uploads"}, 14.95e6},
+		{[]string{"cost_model", "nodes"}, 1.0},
 		{[]string{"linearizable"}, "false"},
 		{[]string{"explained_rejects", "event-after-token-ttl"}, 2.0},
 		{[]string{"seed"}, 7.0},
@@ -117,5 +133,36 @@ func TestJSONFixedFields(t *testing.T) {
 	}
 	for _, f := range []string{"plan", "statuses", "reasons"} {
 		get(f)
+	}
+}
+
+// TestAccount: per-upload operations and cost from the raw counters.
+func TestAccount(t *testing.T) {
+	r := &Report{Memcached: Memcached{Kind: "embedded", Addrs: []string{"127.0.0.1:1"}},
+		Counts: Counts{Tokens: 100, Uploads: 200}, Invoker: lambda.Stats{Invocations: 200},
+		S3Requests:   metrics.S3Requests{Post: 200, Copy: 100, Head: 10, Delete: 200},
+		MemcachedOps: metrics.MemcachedOps{Get: 200, Set: 200, CAS: 100}, // add + gets + cas
+		Throughput:   Throughput{UploadsPerS: 1000},
+		LatencyMS:    map[string]metrics.Summary{metrics.PhaseVerify: {P50: 2.2}}}
+	if err := r.Account(cost.Default(), cost.Model{}); err != nil {
+		t.Fatal(err)
+	}
+	o := r.OpsPerUpload
+	want := OpsPerUpload{Memcached: 2, S3Requests: 2.55, APIRequests: 0.5, LambdaInvocations: 1,
+		LambdaGBSeconds: 0.125 * 0.003, // 2.2 ms rounds up to 3 billed ms
+		S3:              S3PerUpload{Post: 1, Copy: 0.5, Head: 0.05, Delete: 1}}
+	if o != want {
+		t.Errorf("ops per upload\n got %+v\nwant %+v", o, want)
+	}
+	if r.CostModel.NodeCapacity != 2000 || r.CostModel.Nodes != 1 || r.BreakEvenMonthlyUploads == nil {
+		t.Errorf("cost model %+v, break-even %v", r.CostModel, r.BreakEvenMonthlyUploads)
+	}
+	// 0.5 × 3.50 + Lambda + 1.5 × 5 + 0.05 × 0.4 + 0.1168
+	wantTotal := 1.75 + (0.2 + 0.000375*0.0000166667*1e6) + 7.5 + 0.02 + 0.1168
+	if d := r.CostUSDPerMillion.Total - wantTotal; d > 1e-9 || d < -1e-9 {
+		t.Errorf("total %v, want %v", r.CostUSDPerMillion.Total, wantTotal)
+	}
+	if err := r.Account(cost.Default(), cost.Model{NodeType: "cache.x9.giant"}); err == nil {
+		t.Error("unknown node type accepted")
 	}
 }

@@ -1,0 +1,134 @@
+package compare
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/uploadonce/uploadonce/loadtest/cost"
+	"github.com/uploadonce/uploadonce/loadtest/report"
+)
+
+// WriteText writes the table, one row per strategy, then the verdict and
+// the cost model.
+func (c *Comparison) WriteText(w io.Writer) error {
+	// Numbers align right; padding the text columns to one width keeps
+	// them flush left.
+	wName, wStore, wResult := len("strategy"), len("store"), len("result")
+	for _, r := range c.Table {
+		wName, wStore, wResult = max(wName, len(r.Strategy)), max(wStore, len(r.Store)), max(wResult, len(result(r)))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\t%-*s\t%-*s\tviolations\tuploads/s\te2e p50 ms\te2e p99 ms\tmemcached/upload\tS3/upload\tUSD/1M uploads\tbreak-even/month\t\n",
+		wName, "strategy", wStore, "store", wResult, "result")
+	for _, r := range c.Table {
+		fmt.Fprintf(tw, "%-*s\t%-*s\t%-*s\t%d\t%.0f\t%.3f\t%.3f\t%.2f\t%.2f\t%.4f\t%s\t\n", wName, r.Strategy, wStore, r.Store,
+			wResult, result(r), r.Violations,
+			r.UploadsPerS, r.EndToEndP50MS, r.EndToEndP99MS, r.MemcachedPerUpload, r.S3PerUpload, r.CostUSDPerMillion,
+			breakEven(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, line := range c.Summary() {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// costModel returns the cost model of the first report that keeps tokens in
+// memcached, else of the first report.
+func (c *Comparison) costModel() *cost.Applied {
+	var m *cost.Applied
+	for _, r := range c.Reports {
+		if r.CostModel == nil {
+			continue
+		}
+		if m == nil || m.NodeType == "" && r.CostModel.NodeType != "" {
+			m = r.CostModel
+		}
+	}
+	return m
+}
+
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+func result(r Row) string {
+	switch {
+	case r.Partial:
+		return "partial"
+	case r.OK:
+		return "ok"
+	case r.Expected:
+		return "expected"
+	}
+	return "FAIL"
+}
+
+func breakEven(r Row) string {
+	switch {
+	case r.Store != "memcached":
+		return "-"
+	case r.BreakEven == nil:
+		return "never"
+	}
+	return report.Count(*r.BreakEven)
+}
+
+// Summary is the verdict and what the figures mean, one sentence a line.
+func (c *Comparison) Summary() []string {
+	var out []string
+	for _, r := range c.Table {
+		if !r.Expected {
+			continue
+		}
+		if r.Violations > 0 {
+			out = append(out, fmt.Sprintf("%s violated the invariants %s, as expected: it is the reference's get "+
+				"then delete, a check-then-act race kept to demonstrate it.", r.Strategy, times(r.Violations)))
+		} else {
+			out = append(out, fmt.Sprintf("%s showed no violation this time: its race needs concurrent duplicates "+
+				"to land inside the get/delete window; more URLs, duplicates or concurrency make it show.", r.Strategy))
+		}
+	}
+	switch failed := c.Failed(); {
+	case len(failed) > 0:
+		out = append(out, "FAILED: "+strings.Join(failed, ", ")+" did not hold the one-time invariants; see "+
+			"their reports.")
+	case c.Partial:
+		out = append(out, "INCOMPLETE: the comparison was cut short; the table covers what ran.")
+	case c.OK:
+		out = append(out, "OK: every strategy except "+c.Expected+" held the one-time invariants.")
+	}
+	if m := c.costModel(); m != nil {
+		lambdaMS := "the measured verify p50 of each run, rounded up to whole ms"
+		if m.LambdaMSFrom == "given" {
+			lambdaMS = fmt.Sprintf("%g ms", m.LambdaMS)
+		}
+		nodes := "ElastiCache Serverless (1 GB minimum plus one ECPU per command)"
+		if m.NodeType != cost.NodeTypeServerless {
+			capacity := "the commands/s per node each run sustained"
+			if m.NodeCapacityFrom == "given" {
+				capacity = fmt.Sprintf("%.0f commands/s per node", m.NodeCapacity)
+			}
+			nodes = fmt.Sprintf("%s nodes, as many as %s uploads a month need at %s", m.NodeType,
+				report.Count(m.MonthlyUploads), capacity)
+		}
+		old, _ := c.Prices.AsOf()
+		out = append(out,
+			fmt.Sprintf("Costs are USD per million uploads sent, at %s prices from %s (as of %s): API Gateway %s; "+
+				"Lambda %g MB for %s; memcached on %s.",
+				m.Region, m.Prices, old, m.API, m.LambdaMemoryMB, lambdaMS, nodes),
+			fmt.Sprintf("Break-even is the monthly volume above which memcached costs less than DynamoDB's "+
+				"conditional delete (1 WRU per URL issued and per verifier invocation, $%g per million WRU).",
+				c.Prices.DynamoDB.WriteRequestUnit.Each()*1e6))
+	}
+	return out
+}
