@@ -185,9 +185,6 @@ func BenchmarkVerifyVsBareMemcached(b *testing.B) {
 					b.Fatal("no memcached")
 				}
 				cache := memcached.NewClient(r.Memcached.Addrs(), benchConcurrency)
-				if emb := r.Memcached.Embedded(); emb != nil {
-					cache.DialContext = emb.DialContext
-				}
 				took, err := parallel(n, benchConcurrency, func(i int) error {
 					k := fmt.Sprintf("bare/%d", i)
 					if err := cache.Add(&memcache.Item{Key: k, Value: []byte("valid 0"), Expiration: 3600}); err != nil {
