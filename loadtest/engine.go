@@ -19,12 +19,14 @@
 package loadtest
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -137,6 +139,7 @@ type engine struct {
 
 	faultMu    sync.Mutex
 	faultsDone []bool
+	faultEnded []bool
 	restarted  bool
 	notes      []string
 }
@@ -226,6 +229,10 @@ func (e *engine) startOptions() (emulator.StartOptions, error) {
 	if st.LambdaRetries != nil {
 		lc.MaxRetries, lc.NoRetries = *st.LambdaRetries, *st.LambdaRetries == 0
 	}
+	mcOpts := e.o.mcOpts
+	if st.MemcachedMemoryMB > 0 {
+		mcOpts = append(slices.Clone(mcOpts), memcached.WithMemoryMB(st.MemcachedMemoryMB))
+	}
 	apiKey, err := issueapi.NewAPIKey()
 	if err != nil {
 		return so, err
@@ -233,7 +240,7 @@ func (e *engine) startOptions() (emulator.StartOptions, error) {
 	so = emulator.StartOptions{
 		Listen:           "127.0.0.1:0", // loopback only
 		Memcached:        st.Memcached,
-		MemcachedOptions: e.o.mcOpts,
+		MemcachedOptions: mcOpts,
 		Concurrency:      e.p.Concurrency,
 		Config: emulator.Config{
 			APIKey: apiKey, Strategy: st.Strategy, Method: method, URLExpiry: st.URLExpiry, TokenTTL: st.TokenTTL,
@@ -244,22 +251,34 @@ func (e *engine) startOptions() (emulator.StartOptions, error) {
 	return so, nil
 }
 
-// checkFaults refuses faults the stack cannot take before any load runs.
+// checkFaults refuses, before any load runs, faults the stack cannot take.
+// A strategy that keeps no tokens in memcached takes every memcached fault:
+// it is recorded as not applicable when due, which is the measurement (the
+// S3 strategies are unaffected).
 func (e *engine) checkFaults() error {
+	mc := e.run.Memcached
+	if mc == nil {
+		return nil
+	}
 	for i, f := range e.p.Faults {
-		if e.run.Memcached == nil {
-			return fmt.Errorf("faults[%d] %s: strategy %s keeps no tokens in memcached: %w", i, f.Kind, e.run.Config().Strategy, ErrFaultUnsupported)
+		if mc.Kind() == memcached.KindExternal {
+			return fmt.Errorf("faults[%d] %s: faults are injected only into a memcached uploadonce starts, not an external one: %w",
+				i, f.Kind, ErrFaultUnsupported)
+		}
+		if mc.Embedded() != nil {
+			continue // the embedded server has every knob
 		}
 		switch f.Kind {
-		case plan.FaultMemcachedEvict, plan.FaultMemcachedLatency, plan.FaultMemcachedPause:
-			if e.run.Memcached.Embedded() == nil {
-				return fmt.Errorf("faults[%d] %s needs the embedded memcached provider; this run uses %s: %w",
-					i, f.Kind, e.run.Memcached.Kind(), ErrFaultUnsupported)
-			}
-		case plan.FaultMemcachedRestart:
-			if e.run.Memcached.Kind() == memcached.KindExternal {
-				return fmt.Errorf("faults[%d] %s: an external memcached cannot be restarted: %w", i, f.Kind, ErrFaultUnsupported)
-			}
+		case plan.FaultMemcachedLatency:
+			return fmt.Errorf("faults[%d] %s needs the embedded memcached provider (a real memcached has no latency knob; "+
+				"use memcached-pause to stall it); this run uses %s: %w", i, f.Kind, mc.Kind(), ErrFaultUnsupported)
+		case plan.FaultMemcachedEvict:
+			return fmt.Errorf("faults[%d] %s changes the memory limit at run time, which only the embedded provider can; "+
+				"for %s start it small instead (memcached_memory_mb in a scenario, --memcached-memory-mb for loadtest): %w",
+				i, f.Kind, mc.Kind(), ErrFaultUnsupported)
+		case plan.FaultMemcachedConnLimit:
+			return fmt.Errorf("faults[%d] %s needs the embedded memcached provider (memcached's -c cannot change at run time); "+
+				"this run uses %s: %w", i, f.Kind, mc.Kind(), ErrFaultUnsupported)
 		}
 	}
 	return nil
@@ -280,6 +299,10 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	e.run.OnDecision(e.rec.OnDecision)
 	e.cl = client.New(e.run.URL+issueapi.Path(e.run.Config().Stage), e.run.Config().APIKey, e.p.Concurrency)
 	e.faultsDone = make([]bool, len(e.p.Faults))
+	e.faultEnded = make([]bool, len(e.p.Faults))
+	if e.p.Stack.MemcachedMemoryMB > 0 && e.run.Memcached != nil {
+		e.notes = append(e.notes, fmt.Sprintf("memcached started with -m %d (MB): memory pressure may evict live tokens", e.p.Stack.MemcachedMemoryMB))
+	}
 
 	mcAddrs := []string(nil)
 	if e.run.Memcached != nil {
@@ -291,11 +314,16 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	e.buildTokens()
 	stopProgress := e.startProgress()
 	if e.virtual != nil {
+		stopTTL := e.markTokenTTL()
+		defer stopTTL()
 		e.runVirtual(runCtx)
 	} else {
 		e.runReal(runCtx)
 	}
 	partial := runCtx.Err() != nil
+	// A fault must not outlive the load: a paused memcached would stall the
+	// settle and the stats reads below.
+	e.endAllFaults(ctx)
 
 	// Let the events of the last uploads reach a decision.
 	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), e.settleBound(partial))
@@ -315,6 +343,8 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	s3After := metrics.SnapshotS3(e.run.S3.Stats())
 	mcAfter, mcErr2 := metrics.ReadMemcachedOps(context.WithoutCancel(ctx), mcAddrs)
 	e.headAccepted(context.WithoutCancel(ctx))
+
+	e.recordEvictions(context.WithoutCancel(ctx), mcAddrs)
 
 	inv, q := e.run.Invoker.Stats(), e.run.Queue.Stats()
 	cfg := e.run.Config()
@@ -580,6 +610,9 @@ func (e *engine) walkOffsets() []time.Duration {
 	}
 	for _, f := range e.p.Faults {
 		add(f.At)
+		if end, ok := f.Ends(); ok {
+			add(end)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -658,8 +691,14 @@ func (e *engine) openIssue(ctx context.Context, then func(ts *tokenState)) {
 // runReal gives every token its own timeline on the real clock.
 func (e *engine) runReal(ctx context.Context) {
 	var timers []*time.Timer
+	start := time.Now()
+	var lastEnd time.Duration
 	for i, f := range e.p.Faults {
 		timers = append(timers, time.AfterFunc(f.At, func() { e.applyFault(ctx, i) }))
+		if end, ok := f.Ends(); ok {
+			timers = append(timers, time.AfterFunc(end, func() { e.endFault(ctx, i) }))
+			lastEnd = max(lastEnd, end)
+		}
 	}
 	defer func() {
 		for _, t := range timers {
@@ -668,15 +707,25 @@ func (e *engine) runReal(ctx context.Context) {
 	}()
 	if e.p.Rate > 0 {
 		e.openIssue(ctx, func(ts *tokenState) { e.tokenTimeline(ctx, ts) })
-		return
+	} else {
+		fanOut(ctx, len(e.tokens), e.p.Concurrency, func(i int) {
+			ts := e.tokens[i]
+			e.issue(ts, e.rec.Now())
+			if ts.issued {
+				e.tokenTimeline(ctx, ts)
+			}
+		})
 	}
-	fanOut(ctx, len(e.tokens), e.p.Concurrency, func(i int) {
-		ts := e.tokens[i]
-		e.issue(ts, e.rec.Now())
-		if ts.issued {
-			e.tokenTimeline(ctx, ts)
+	// A fault that lasts past the last upload still runs its course (the
+	// retries it provokes are what it is for), bounded by the run's timeout.
+	if d := time.Until(start.Add(lastEnd)); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
 		}
-	})
+	}
 }
 
 // tokenTimeline sends a token's uploads at their offsets from its issue;
@@ -720,14 +769,23 @@ func (e *engine) tokenTimeline(ctx context.Context, ts *tokenState) {
 	}
 }
 
-// applyDueFaults applies, in order, every fault due by offset off.
+// applyDueFaults applies, in order, every fault due by offset off, then
+// ends every fault whose duration is over by then.
 func (e *engine) applyDueFaults(ctx context.Context, off time.Duration) {
 	for i, f := range e.p.Faults {
 		if f.At <= off {
 			e.applyFault(ctx, i)
 		}
 	}
+	for i, f := range e.p.Faults {
+		if end, ok := f.Ends(); ok && end <= off {
+			e.endFault(ctx, i)
+		}
+	}
 }
+
+// faultTimeout bounds one injection (a container restart is the slowest).
+const faultTimeout = time.Minute
 
 func (e *engine) applyFault(ctx context.Context, i int) {
 	e.faultMu.Lock()
@@ -739,37 +797,155 @@ func (e *engine) applyFault(ctx context.Context, i int) {
 	f := e.p.Faults[i]
 	rec := history.Fault{Kind: f.Kind, At: f.At}
 	mc := e.run.Memcached
+	if mc == nil {
+		// Err, not Note: nothing was injected, so nothing may be explained by it.
+		rec.Err = "not applied: strategy " + e.run.Config().Strategy + " keeps no tokens in memcached"
+		e.rec.Fault(rec)
+		return
+	}
 	var err error
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), faultTimeout)
 	defer cancel()
 	switch f.Kind {
 	case plan.FaultMemcachedRestart:
 		err = mc.Restart(fctx)
 		e.restarted = true
+		rec.Note = mc.Kind() + " restarted: every token is lost"
 	case plan.FaultMemcachedFlush:
 		err = mc.Flush(fctx)
+		rec.Note = "flush_all: every token is lost"
 	case plan.FaultMemcachedEvict:
 		mc.Embedded().SetMaxBytes(f.Value)
-		rec.Note = fmt.Sprintf("memory limit %d bytes", f.Value)
+		rec.Note = fmt.Sprintf("memory limit %d bytes from now on: least recently used tokens are evicted", f.Value)
 	case plan.FaultMemcachedLatency:
 		mc.Embedded().SetLatency(f.Duration)
 		rec.Note = "every reply delayed by " + f.Duration.String() + " until the end of the run"
 	case plan.FaultMemcachedPause:
-		// A pause is modelled as every reply waiting for the pause's length
-		// (wall time), then latency back to 0: clients time out meanwhile.
-		emb := mc.Embedded()
-		emb.SetLatency(f.Duration)
-		time.AfterFunc(f.Duration, func() { emb.SetLatency(0) })
-		rec.Note = "modelled as reply latency " + f.Duration.String() + " for " + f.Duration.String() + " of wall time"
-		e.notes = append(e.notes, "memcached-pause is modelled as embedded reply latency for its duration")
+		err = mc.Pause(fctx)
+		rec.Note = fmt.Sprintf("%s paused for %s: commands wait, clients time out after %s", mc.Kind(), f.Duration, memcached.DefaultClientTimeout)
+	case plan.FaultMemcachedConnLimit:
+		mc.Embedded().SetMaxConns(int(f.Value))
+		rec.Note = fmt.Sprintf("connections beyond %d refused", f.Value)
+		if f.Duration > 0 {
+			rec.Note += " for " + f.Duration.String()
+		}
 	}
 	if err != nil {
 		rec.Err = err.Error()
+		e.faultEnded[i] = true // nothing to undo
 		e.log.Error().Err(err).Str("fault", f.Kind).Msg("fault injection failed")
 	} else {
 		e.log.Info().Str("fault", f.Kind).Dur("at", f.At).Msg("fault injected")
 	}
 	e.rec.Fault(rec)
+}
+
+// endFault undoes fault i when its duration is over: resume a paused
+// memcached, lift a connection limit.
+func (e *engine) endFault(ctx context.Context, i int) {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	f := e.p.Faults[i]
+	end, ok := f.Ends()
+	if !ok || !e.faultsDone[i] || e.faultEnded[i] || e.run.Memcached == nil {
+		return
+	}
+	e.faultEnded[i] = true
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), faultTimeout)
+	defer cancel()
+	rec := history.Fault{Kind: plan.RecordedFaultEnd, At: end, Note: f.Kind + " ended"}
+	var err error
+	switch f.Kind {
+	case plan.FaultMemcachedPause:
+		err = e.run.Memcached.Resume(fctx)
+		rec.Note = f.Kind + " ended: memcached answers again"
+	case plan.FaultMemcachedConnLimit:
+		e.run.Memcached.Embedded().SetMaxConns(0)
+		rec.Note = f.Kind + " ended: connections unlimited again"
+	}
+	if err != nil {
+		rec.Err = err.Error()
+		e.log.Error().Err(err).Str("fault", f.Kind).Msg("ending a fault failed")
+	}
+	e.rec.Fault(rec)
+}
+
+// endAllFaults ends every fault still in force, so that the settle and the
+// final stats reads never wait on a paused server.
+func (e *engine) endAllFaults(ctx context.Context) {
+	for i := range e.p.Faults {
+		e.endFault(ctx, i)
+	}
+}
+
+// markTokenTTL records when the virtual run clock passes the token TTL after
+// the issue (every token is issued at offset 0 on the virtual clock), so
+// that the checker can tell a token that expired from one that was lost.
+// The embedded memcached runs on the same clock, drops the item at that
+// moment, and the verifier then sees a plain miss.
+func (e *engine) markTokenTTL() (stop func()) {
+	if e.run.Memcached == nil {
+		return func() {}
+	}
+	ttl := orDur(e.run.Config().TokenTTL, onetime.DefaultTokenTTL)
+	t := e.virtual.AfterFunc(ttl, func() {
+		e.rec.Fault(history.Fault{Kind: plan.RecordedTokenTTLElapsed, At: ttl,
+			Note: "the run clock passed issue + token TTL " + ttl.String() + ": unclaimed tokens have expired"})
+	})
+	return func() { t.Stop() }
+}
+
+// recordEvictions records, when memcached evicted items during the run,
+// how many: the checker attributes lost tokens to it.
+func (e *engine) recordEvictions(ctx context.Context, addrs []string) {
+	var total int64
+	for _, a := range addrs {
+		n, err := readEvictions(ctx, a)
+		if err != nil {
+			e.log.Warn().Err(err).Str("addr", a).Msg("reading memcached evictions")
+			continue
+		}
+		total += n
+	}
+	if total > 0 {
+		e.rec.Fault(history.Fault{Kind: plan.RecordedEvictions,
+			Note: fmt.Sprintf("%d items evicted under memory pressure", total)})
+	}
+}
+
+// readEvictions reads the evictions counter of memcached's `stats`.
+func readEvictions(ctx context.Context, addr string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := conn.Write([]byte("stats\r\n")); err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(conn)
+	var n int64
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "END" {
+			return n, nil
+		}
+		if v, ok := strings.CutPrefix(line, "STAT evictions "); ok {
+			if n, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return 0, fmt.Errorf("stats evictions %q: %w", v, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("stats: no END")
 }
 
 // headAccepted records the ETag of accepted/<name> of every accepted token.

@@ -27,6 +27,15 @@ type loadtestFlags struct {
 	urlExpiry, timeout                               time.Duration
 	seed                                             uint64
 	logLevel, logFormat                              string
+
+	// Faults.
+	faults            []plan.Fault
+	memcachedMemoryMB int
+	tokenTTL          time.Duration
+	eventReorder      time.Duration
+	eventCoalesce     bool
+	lambdaErrorRate   float64
+	lambdaRetries     int
 }
 
 func (f *loadtestFlags) register(fs *flag.FlagSet) {
@@ -48,6 +57,25 @@ func (f *loadtestFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.urlExpiry, "url-expiry", onetime.DefaultURLExpiry, "how long an issued URL is valid")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+
+	fs.Func("fault", "inject a fault, repeatable: KIND@OFFSET[:DURATION|:VALUE], offsets from the start of the run.\n"+
+		"memcached-restart@5s, memcached-flush@5s, memcached-pause@5s:90s (SIGSTOP, docker pause, embedded hold),\n"+
+		"memcached-evict@5s:BYTES and memcached-latency@0s:2ms and memcached-conn-limit@5s:N[:DURATION] (embedded only;\n"+
+		"for a process or container use --memcached-memory-mb). See README \"Faults\"", func(s string) error {
+		fl, err := plan.ParseFault(s)
+		if err != nil {
+			return err
+		}
+		f.faults = append(f.faults, fl)
+		return nil
+	})
+	fs.IntVar(&f.memcachedMemoryMB, "memcached-memory-mb", 0, "memcached -m in MB for the memcached uploadonce starts (embedded: its byte limit);\n"+
+		"small values make memory pressure evict live tokens; 0 keeps the default (64)")
+	fs.DurationVar(&f.tokenTTL, "token-ttl", onetime.DefaultTokenTTL, "token lifetime in memcached; events later than this find the token expired")
+	fs.DurationVar(&f.eventReorder, "event-reorder", 0, "S3 event reorder window")
+	fs.BoolVar(&f.eventCoalesce, "event-coalesce", false, "one S3 event for writes to one unversioned key while its event is pending")
+	fs.Float64Var(&f.lambdaErrorRate, "lambda-error-rate", 0, "fraction 0..1 of verifier invocations that fail (function errors)")
+	fs.IntVar(&f.lambdaRetries, "lambda-retries", lambda.DefaultMaxRetries, "retries of a failed invocation, 0..2 (1 min, then 2 min later)")
 }
 
 // plan turns the flags into a plan; errors are usage errors.
@@ -70,6 +98,16 @@ func (f *loadtestFlags) plan() (plan.Plan, error) {
 		return p, usagef("--url-expiry %v: want between 1s and 168h", f.urlExpiry)
 	case f.lambdaConcurrency < 1 || f.lambdaConcurrency > 10000:
 		return p, usagef("--lambda-concurrency %d: want 1..10000", f.lambdaConcurrency)
+	case f.memcachedMemoryMB != 0 && (f.memcachedMemoryMB < plan.MinMemcachedMemoryMB || f.memcachedMemoryMB > plan.MaxMemcachedMemoryMB):
+		return p, usagef("--memcached-memory-mb %d: want %d..%d (0 for the default)", f.memcachedMemoryMB, plan.MinMemcachedMemoryMB, plan.MaxMemcachedMemoryMB)
+	case f.tokenTTL <= 0:
+		return p, usagef("--token-ttl %v: want a positive duration", f.tokenTTL)
+	case f.eventReorder < 0:
+		return p, usagef("--event-reorder %v: must not be negative", f.eventReorder)
+	case !(f.lambdaErrorRate >= 0 && f.lambdaErrorRate <= 1):
+		return p, usagef("--lambda-error-rate %v: want a fraction between 0 and 1", f.lambdaErrorRate)
+	case f.lambdaRetries < 0 || f.lambdaRetries > 2:
+		return p, usagef("--lambda-retries %d: want 0..2, as Lambda's MaximumRetryAttempts", f.lambdaRetries)
 	}
 	if _, ok := onetime.LookupStrategy(f.strategy); !ok {
 		return p, usagef("--strategy %q: want one of %s", f.strategy, strings.Join(onetime.StrategyNames(), ", "))
@@ -103,7 +141,10 @@ func (f *loadtestFlags) plan() (plan.Plan, error) {
 	p = plan.Plan{
 		Name: "loadtest", Seed: f.seed, Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout,
 		Stack: plan.Stack{Strategy: f.strategy, Memcached: f.memcached, Clock: f.clock, Method: f.method,
-			URLExpiry: f.urlExpiry, EventDelay: f.eventDelay, EventDuplicates: dup, LambdaConcurrency: f.lambdaConcurrency},
+			URLExpiry: f.urlExpiry, EventDelay: f.eventDelay, EventDuplicates: dup, LambdaConcurrency: f.lambdaConcurrency,
+			TokenTTL: f.tokenTTL, EventReorder: f.eventReorder, EventCoalesce: f.eventCoalesce, LambdaErrorRate: f.lambdaErrorRate,
+			LambdaRetries: &f.lambdaRetries, MemcachedMemoryMB: f.memcachedMemoryMB},
+		Faults: f.faults,
 		Groups: []plan.Group{
 			{Name: "in-time", Tokens: f.urls - delayed, Uploads: uploads(0)},
 			{Name: "delayed", Tokens: delayed, Uploads: uploads(f.urlExpiry + 10*time.Second)},

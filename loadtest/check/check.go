@@ -55,12 +55,30 @@ const (
 	LinUnknown      = "unknown"
 )
 
-// Explained-reject causes.
+// Explained-reject causes. A URL owed an accept that got none is a
+// false_reject violation unless one of these explains it.
 const (
-	CauseTokenLost        = "token-lost-to-" // + fault kind
-	CauseTokenTTL         = "event-after-token-ttl"
+	// CauseTokenLost + memcached-restart or memcached-flush: the token was
+	// issued before the fault and claimed after it (hazard 6).
+	CauseTokenLost = "token-lost-to-" // + fault kind
+	// CauseTokenEvicted: the token was missing while memcached was under
+	// memory pressure: an injected memory limit, or evictions the server
+	// reported during the run (hazard 6).
+	CauseTokenEvicted = "token-lost-to-eviction"
+	// CauseTokenTTL: the event reached the verifier after the token's TTL
+	// (token-expired, or a miss once the run clock passed the TTL; hazard 5).
+	CauseTokenTTL = "event-after-token-ttl"
+	// CauseMemcachedUnavailable + memcached-pause, -latency or -conn-limit:
+	// every attempt failed closed on an infrastructure error while the
+	// fault was in force and the retries ran out, or a timed-out claim took
+	// effect after the client gave up and the retry found the token gone.
+	CauseMemcachedUnavailable = "memcached-unavailable-" // + fault kind
+	// CauseRetriesExhausted: every attempt failed (function errors or
+	// infrastructure errors without an injected memcached fault) and
+	// Lambda's retries ran out.
 	CauseRetriesExhausted = "retries-exhausted"
-	CauseEventDropped     = "event-dropped-max-age"
+	// CauseEventDropped: the event was older than the maximum event age.
+	CauseEventDropped = "event-dropped-max-age"
 	// CauseOverwritten is hazard 3: a later upload replaced the object
 	// before the winner's copy, and the verifier refused to accept bytes it
 	// did not announce. It fails closed by design.
@@ -286,7 +304,8 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 
 // explain returns the cause of a URL's missing accept, "" when none is known.
 func explain(h *history.Run, t *history.Token) string {
-	var missingAt int64 = -1
+	var missingAt, lastAt int64 = -1, -1
+	retriedBefore := false // a fail-closed attempt came before the miss
 	for _, d := range t.Decisions {
 		switch d.Reason {
 		case onetime.ReasonTokenExpired:
@@ -298,21 +317,20 @@ func explain(h *history.Run, t *history.Token) string {
 				missingAt = d.At
 			}
 		}
+		if d.Retryable && missingAt < 0 {
+			retriedBefore = true
+		}
+		lastAt = max(lastAt, d.At)
 	}
 	if missingAt >= 0 {
-		// The latest token-losing fault between the issue and the miss.
-		kind := ""
-		for _, f := range h.Meta.Faults {
-			if f.Err != "" || f.Ns < t.IssueCall || f.Ns > missingAt {
-				continue
-			}
-			switch f.Kind {
-			case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush, plan.FaultMemcachedEvict:
-				kind = f.Kind
-			}
+		if cause := lostCause(h, t, missingAt); cause != "" {
+			return cause
 		}
-		if kind != "" {
-			return CauseTokenLost + kind
+		if ttlElapsed(h, t, missingAt) {
+			return CauseTokenTTL
+		}
+		if kind := unavailable(h, missingAt); kind != "" && retriedBefore {
+			return CauseMemcachedUnavailable + kind
 		}
 		return ""
 	}
@@ -322,6 +340,9 @@ func explain(h *history.Run, t *history.Token) string {
 	}
 	switch {
 	case allRetryable && h.Meta.RetriesExhausted > 0:
+		if kind := unavailable(h, lastAt); kind != "" {
+			return CauseMemcachedUnavailable + kind
+		}
 		return CauseRetriesExhausted
 	case len(t.Decisions) == 0 && len(t.Deliveries) > 0 && h.Meta.RetriesExhausted > 0:
 		return CauseRetriesExhausted // function errors fail before the verifier decides
@@ -329,6 +350,68 @@ func explain(h *history.Run, t *history.Token) string {
 		return CauseEventDropped
 	}
 	return ""
+}
+
+// lostCause names the fault that dropped t's token before the miss at
+// missingAt: the latest restart or flush between the issue and the miss,
+// else an injected memory limit in force by then, else evictions the server
+// reported during the run.
+func lostCause(h *history.Run, t *history.Token, missingAt int64) string {
+	kind, evicted := "", false
+	for _, f := range h.Meta.Faults {
+		if f.Err != "" {
+			continue
+		}
+		switch f.Kind {
+		case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush:
+			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
+				kind = f.Kind
+			}
+		case plan.FaultMemcachedEvict:
+			// A standing limit: tokens issued after it are evicted too.
+			evicted = evicted || f.Ns <= missingAt
+		case plan.RecordedEvictions:
+			// Recorded after the run, for the whole run.
+			evicted = true
+		}
+	}
+	switch {
+	case kind != "":
+		return CauseTokenLost + kind
+	case evicted:
+		return CauseTokenEvicted
+	}
+	return ""
+}
+
+// ttlElapsed reports that t's token had outlived its TTL at ns at: on the
+// real clock by the issue time, on the virtual clock (every token issued
+// at offset 0) by the engine's token-ttl-elapsed record.
+func ttlElapsed(h *history.Run, t *history.Token, at int64) bool {
+	if h.Meta.Clock == "real" {
+		return h.Meta.TokenTTL > 0 && t.IssueCall+int64(h.Meta.TokenTTL) <= at
+	}
+	for _, f := range h.Meta.Faults {
+		if f.Kind == plan.RecordedTokenTTLElapsed && f.Err == "" && f.Ns <= at {
+			return true
+		}
+	}
+	return false
+}
+
+// unavailable returns the latest fault that made memcached fail or time out
+// (pause, latency, connection limit) applied by ns at, or "".
+func unavailable(h *history.Run, at int64) string {
+	kind := ""
+	for _, f := range h.Meta.Faults {
+		switch f.Kind {
+		case plan.FaultMemcachedPause, plan.FaultMemcachedLatency, plan.FaultMemcachedConnLimit:
+			if f.Err == "" && f.Ns <= at {
+				kind = f.Kind
+			}
+		}
+	}
+	return kind
 }
 
 // String summarises the result on one line.

@@ -115,6 +115,78 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			// A restart BEFORE the issue cannot have lost the token: the
+			// miss stays a violation.
+			"restart before the issue explains nothing", func() *history.Run {
+				k := tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"), dec(31, rej, onetime.ReasonTokenMissing, "02", "aa"))
+				k.IssueCall = 6
+				return &history.Run{Meta: history.Meta{Strategy: onetime.Delete,
+					Faults: []history.Fault{{Kind: plan.FaultMemcachedRestart, Ns: 5}}}, Tokens: []*history.Token{k}}
+			}, func(t *testing.T, r Result) {
+				if r.FalseReject.Count != 1 || len(r.ExplainedRejects) != 0 || r.OK() {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
+			// A fault whose injection failed explains nothing either.
+			"failed injection explains nothing", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.Delete,
+					Faults: []history.Fault{{Kind: plan.FaultMemcachedFlush, Ns: 5, Err: "connection refused"}}}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if r.FalseReject.Count != 1 || len(r.ExplainedRejects) != 0 {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
+			// The server reported evictions during the run: a missing token
+			// is attributed to eviction.
+			"explained by evictions", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS,
+					Faults: []history.Fault{{Kind: plan.RecordedEvictions, Ns: 99, Note: "7 items evicted"}}}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseTokenEvicted].Count != 1 {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
+			// A miss after the virtual clock passed the token TTL: the
+			// embedded memcached dropped the expired item.
+			"miss after the TTL elapsed", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS, Clock: "virtual",
+					Faults: []history.Fault{{Kind: plan.RecordedTokenTTLElapsed, Ns: 25}}}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseTokenTTL].Count != 1 {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
+			// Every attempt failed closed during a pause and the retries ran
+			// out: memcached was unavailable.
+			"pause outlasted the retries", func() *history.Run {
+				var ds []history.Decision
+				for i := range 3 {
+					d := dec(int64(30+i), rej, onetime.ReasonInfrastructure, "01", "aa")
+					d.Retryable = true
+					ds = append(ds, d)
+				}
+				k := tok("k", ds...)
+				k.Uploads, k.Deliveries = k.Uploads[:1], k.Deliveries[:1]
+				return &history.Run{Meta: history.Meta{Strategy: onetime.Delete, RetriesExhausted: 1,
+					Faults: []history.Fault{{Kind: plan.FaultMemcachedPause, Ns: 5}}}, Tokens: []*history.Token{k}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseMemcachedUnavailable+plan.FaultMemcachedPause].Count != 1 || r.Counts.Rejected != 0 {
+					t.Fatalf("%s %v %+v", r.String(), r.ExplainedRejects, r.Counts)
+				}
+			},
+		},
+		{
 			// An event later than the token TTL: explained.
 			"explained by the token TTL", func() *history.Run {
 				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS}, Tokens: []*history.Token{

@@ -12,6 +12,9 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,6 +59,10 @@ type Stack struct {
 	// LambdaErrorRate makes that fraction of verifier invocations fail
 	// before running (a function error), to exercise retries. 0..1.
 	LambdaErrorRate float64
+	// MemcachedMemoryMB is memcached's -m for the providers uploadonce
+	// starts (the embedded server's byte limit); 0 keeps the default
+	// (64 MB). A small value makes memory pressure evict live tokens.
+	MemcachedMemoryMB int
 }
 
 // Group is a set of tokens with the same upload pattern.
@@ -89,15 +96,37 @@ const (
 	FaultMemcachedFlush   = "memcached-flush"   // flush_all
 	FaultMemcachedEvict   = "memcached-evict"   // memory pressure: evict (embedded: SetMaxBytes(Value))
 	FaultMemcachedLatency = "memcached-latency" // add Duration to every reply (embedded)
-	FaultMemcachedPause   = "memcached-pause"   // stop answering for Duration
+	FaultMemcachedPause   = "memcached-pause"   // stop answering for Duration (SIGSTOP, docker pause, embedded hold)
+	// FaultMemcachedConnLimit refuses connections beyond Value (embedded:
+	// SetMaxConns), for Duration or, when 0, until the end of the run.
+	FaultMemcachedConnLimit = "memcached-conn-limit"
+)
+
+// FaultKinds lists the fault kinds a plan may inject.
+func FaultKinds() []string {
+	return []string{FaultMemcachedRestart, FaultMemcachedFlush, FaultMemcachedEvict, FaultMemcachedLatency,
+		FaultMemcachedPause, FaultMemcachedConnLimit}
+}
+
+// Kinds the engine records in a run's history beside the injected faults.
+// They are observations, never planned.
+const (
+	// RecordedEvictions: the server reported evicting live items under
+	// memory pressure during the run; the note gives the count.
+	RecordedEvictions = "memcached-evictions"
+	// RecordedTokenTTLElapsed: the virtual run clock passed the token TTL
+	// after the issue, so every token not yet claimed had expired.
+	RecordedTokenTTLElapsed = "token-ttl-elapsed"
+	// RecordedFaultEnd: a fault with a duration ended (resume, limit lifted).
+	RecordedFaultEnd = "fault-end"
 )
 
 // Fault is an injected failure.
 type Fault struct {
 	Kind     string
 	At       time.Duration // offset from the start of the run
-	Duration time.Duration // for latency and pause
-	Value    int64         // for evict: the memory limit in bytes
+	Duration time.Duration // for latency and pause; for conn-limit, how long (0: to the end)
+	Value    int64         // for evict: the memory limit in bytes; for conn-limit: connections
 }
 
 // Validate reports the first problem, naming the field.
@@ -156,17 +185,109 @@ func (p *Plan) Validate() error {
 	if p.Stack.LambdaErrorRate < 0 || p.Stack.LambdaErrorRate > 1 {
 		return errors.New("lambda error rate must be between 0 and 1")
 	}
+	if m := p.Stack.MemcachedMemoryMB; m != 0 && (m < MinMemcachedMemoryMB || m > MaxMemcachedMemoryMB) {
+		return fmt.Errorf("memcached memory %d MB outside %d..%d", m, MinMemcachedMemoryMB, MaxMemcachedMemoryMB)
+	}
 	for i, f := range p.Faults {
-		switch f.Kind {
-		case FaultMemcachedRestart, FaultMemcachedFlush, FaultMemcachedEvict, FaultMemcachedLatency, FaultMemcachedPause:
-		default:
-			return fmt.Errorf("faults[%d]: unknown kind %q", i, f.Kind)
-		}
-		if f.At < 0 || f.Duration < 0 {
-			return fmt.Errorf("faults[%d] (%s): at and duration must not be negative", i, f.Kind)
+		if err := f.Validate(); err != nil {
+			return fmt.Errorf("faults[%d]: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// Bounds of Stack.MemcachedMemoryMB. memcached refuses -m below twice its
+// item size limit (-I, 1 MB by default): "Cannot set item size limit higher
+// than 1/2 of memory max".
+const (
+	MinMemcachedMemoryMB = 2
+	MaxMemcachedMemoryMB = 64 << 10
+)
+
+// Validate reports the first problem of one fault.
+func (f Fault) Validate() error {
+	if !slices.Contains(FaultKinds(), f.Kind) {
+		return fmt.Errorf("unknown kind %q: want one of %s", f.Kind, strings.Join(FaultKinds(), ", "))
+	}
+	if f.At < 0 || f.Duration < 0 || f.Value < 0 {
+		return fmt.Errorf("%s: at, duration and value must not be negative", f.Kind)
+	}
+	switch f.Kind {
+	case FaultMemcachedEvict:
+		if f.Value <= 0 {
+			return fmt.Errorf("%s needs a value: the memory limit in bytes", f.Kind)
+		}
+	case FaultMemcachedConnLimit:
+		if f.Value <= 0 {
+			return fmt.Errorf("%s needs a value: the most connections allowed", f.Kind)
+		}
+	case FaultMemcachedLatency, FaultMemcachedPause:
+		if f.Duration <= 0 {
+			return fmt.Errorf("%s needs a positive duration", f.Kind)
+		}
+	}
+	return nil
+}
+
+// Ends returns when a fault with a duration ends (pause, connection
+// limit), as an offset from the start of the run; ok is false for faults
+// that last to the end of the run or have no extent.
+func (f Fault) Ends() (at time.Duration, ok bool) {
+	switch f.Kind {
+	case FaultMemcachedPause, FaultMemcachedConnLimit:
+		if f.Duration > 0 {
+			return f.At + f.Duration, true
+		}
+	}
+	return 0, false
+}
+
+// ParseFault reads the --fault syntax KIND@OFFSET[:DURATION|:VALUE]:
+// memcached-restart@5s, memcached-pause@5s:90s, memcached-latency@0s:2ms,
+// memcached-evict@5s:4096 (bytes), memcached-conn-limit@5s:2 or
+// memcached-conn-limit@5s:2:30s (a limit of 2 for 30 s).
+func ParseFault(s string) (Fault, error) {
+	kind, rest, ok := strings.Cut(strings.TrimSpace(s), "@")
+	if !ok || kind == "" || rest == "" {
+		return Fault{}, fmt.Errorf("fault %q: want KIND@OFFSET[:DURATION|:VALUE], e.g. memcached-restart@5s or memcached-pause@5s:90s", s)
+	}
+	parts := strings.Split(rest, ":")
+	f := Fault{Kind: kind}
+	var err error
+	if f.At, err = time.ParseDuration(parts[0]); err != nil {
+		return Fault{}, fmt.Errorf("fault %q: offset %q: want a duration such as 5s", s, parts[0])
+	}
+	args := parts[1:]
+	switch kind {
+	case FaultMemcachedEvict, FaultMemcachedConnLimit:
+		if len(args) == 0 || (kind == FaultMemcachedEvict && len(args) > 1) || len(args) > 2 {
+			return Fault{}, fmt.Errorf("fault %q: %s takes :VALUE (%s)", s, kind, map[string]string{
+				FaultMemcachedEvict: "memory limit in bytes", FaultMemcachedConnLimit: "connections, then optionally :DURATION"}[kind])
+		}
+		if f.Value, err = strconv.ParseInt(args[0], 10, 64); err != nil {
+			return Fault{}, fmt.Errorf("fault %q: value %q: want an integer", s, args[0])
+		}
+		if len(args) == 2 {
+			if f.Duration, err = time.ParseDuration(args[1]); err != nil {
+				return Fault{}, fmt.Errorf("fault %q: duration %q: want a duration such as 30s", s, args[1])
+			}
+		}
+	case FaultMemcachedLatency, FaultMemcachedPause:
+		if len(args) != 1 {
+			return Fault{}, fmt.Errorf("fault %q: %s takes :DURATION", s, kind)
+		}
+		if f.Duration, err = time.ParseDuration(args[0]); err != nil {
+			return Fault{}, fmt.Errorf("fault %q: duration %q: want a duration such as 90s", s, args[0])
+		}
+	default:
+		if len(args) != 0 && slices.Contains(FaultKinds(), kind) {
+			return Fault{}, fmt.Errorf("fault %q: %s takes no :DURATION or :VALUE", s, kind)
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return Fault{}, fmt.Errorf("fault %q: %w", s, err)
+	}
+	return f, nil
 }
 
 // Tokens returns the number of tokens the plan issues.

@@ -8,8 +8,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/history"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
 // Observed is what a run produced, in the terms expectations use.
@@ -26,6 +28,38 @@ type Observed struct {
 	Assumptions map[string]int
 	// Partial is set when the run was cut short (timeout or signal).
 	Partial bool
+	// Explained counts URLs owed an accept that got none, by the cause the
+	// checker attributed; Reasons counts final rejections by reason.
+	Explained map[string]int
+	Reasons   map[string]int
+	// FailClosed counts fail-closed (retryable) rejections; Unknown the
+	// URLs whose outcome the client could not see.
+	FailClosed, Unknown int
+}
+
+// ExplainedCauses lists the causes an explained reject can have.
+func ExplainedCauses() []string {
+	return []string{
+		check.CauseTokenLost + plan.FaultMemcachedRestart,
+		check.CauseTokenLost + plan.FaultMemcachedFlush,
+		check.CauseTokenEvicted,
+		check.CauseTokenTTL,
+		check.CauseMemcachedUnavailable + plan.FaultMemcachedPause,
+		check.CauseMemcachedUnavailable + plan.FaultMemcachedLatency,
+		check.CauseMemcachedUnavailable + plan.FaultMemcachedConnLimit,
+		check.CauseRetriesExhausted,
+		check.CauseEventDropped,
+		check.CauseOverwritten,
+	}
+}
+
+func knownCause(c string) bool { return slices.Contains(ExplainedCauses(), c) }
+
+// rejectReasons lists the verifier reasons a final rejection can carry.
+func rejectReasons() []string {
+	return []string{string(onetime.ReasonTokenMissing), string(onetime.ReasonTokenConsumed), string(onetime.ReasonTokenExpired),
+		string(onetime.ReasonNotOldestVersion), string(onetime.ReasonConditionalWrite), string(onetime.ReasonInfrastructure),
+		string(onetime.ReasonOverwritten), string(onetime.ReasonNotAnUpload)}
 }
 
 // TokenObserved is one token's outcome.
@@ -47,7 +81,13 @@ func Observe(h *history.Run, r *check.Result) Observed {
 		FalseReject:  r.FalseReject.Count,
 		LateAccept:   r.LateAccept.Count,
 		WrongBytes:   r.WrongBytes.Count,
-	}, Assumptions: map[string]int{}}
+	}, Assumptions: map[string]int{}, Explained: map[string]int{}, Reasons: map[string]int{}}
+	for cause, p := range r.ExplainedRejects {
+		if p != nil {
+			o.Explained[cause] = p.Count
+		}
+	}
+	o.Unknown = r.Unknown.Count
 	for name, p := range r.Assumptions {
 		if p != nil {
 			o.Assumptions[name] = p.Count
@@ -69,6 +109,9 @@ func Observe(h *history.Run, r *check.Result) Observed {
 				accepted[d.ID()] = true
 			case !d.Retryable:
 				to.Rejected++
+				o.Reasons[string(d.Reason)]++
+			default:
+				o.FailClosed++
 			}
 		}
 		to.Accepted = len(accepted)
@@ -98,8 +141,11 @@ func (o Outcome) String() string {
 func (s *Scenario) Expectations(strategy string) Expectations {
 	base := s.Expect.Expectations
 	over, ok := s.Expect.Strategies[strategy]
-	e := Expectations{Groups: map[string]GroupExpect{}, Totals: base.Totals, Violations: map[string]Cmp{}}
+	e := Expectations{Groups: map[string]GroupExpect{}, Totals: base.Totals, Violations: map[string]Cmp{},
+		Explained: map[string]Cmp{}, Reasons: map[string]Cmp{}}
 	maps.Copy(e.Groups, base.Groups)
+	maps.Copy(e.Explained, base.Explained)
+	maps.Copy(e.Reasons, base.Reasons)
 	for _, k := range ViolationKinds() {
 		e.Violations[k] = Exactly(0)
 	}
@@ -123,7 +169,11 @@ func (s *Scenario) Expectations(strategy string) Expectations {
 	t.Accepted = cmp.Or(over.Totals.Accepted, t.Accepted)
 	t.Rejected = cmp.Or(over.Totals.Rejected, t.Rejected)
 	t.Events = cmp.Or(over.Totals.Events, t.Events)
+	t.FailClosed = cmp.Or(over.Totals.FailClosed, t.FailClosed)
+	t.Unknown = cmp.Or(over.Totals.Unknown, t.Unknown)
 	maps.Copy(e.Violations, over.Violations)
+	maps.Copy(e.Explained, over.Explained)
+	maps.Copy(e.Reasons, over.Reasons)
 	return e
 }
 
@@ -180,6 +230,8 @@ func (s *Scenario) Check(strategy string, o Observed) []Outcome {
 		{"accepted", e.Totals.Accepted, o.Total.Accepted},
 		{"rejected", e.Totals.Rejected, o.Total.Rejected},
 		{"events", e.Totals.Events, o.Total.Events},
+		{"fail_closed", e.Totals.FailClosed, o.FailClosed},
+		{"unknown", e.Totals.Unknown, o.Unknown},
 	} {
 		if c.want != nil {
 			out = append(out, Outcome{Expectation: "total " + c.name, OK: c.want.Holds(c.got), Got: fmt.Sprint(c.got), Want: c.want.String()})
@@ -189,6 +241,14 @@ func (s *Scenario) Check(strategy string, o Observed) []Outcome {
 		want := e.Violations[k]
 		got := o.Violations[k]
 		out = append(out, Outcome{Expectation: "violations " + k, OK: want.Holds(got), Got: fmt.Sprint(got), Want: want.String()})
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Reasons)) {
+		want, got := e.Reasons[k], o.Reasons[k]
+		out = append(out, Outcome{Expectation: "rejected by reason " + k, OK: want.Holds(got), Got: fmt.Sprint(got), Want: want.String()})
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Explained)) {
+		want, got := e.Explained[k], o.Explained[k]
+		out = append(out, Outcome{Expectation: "explained rejects " + k, OK: want.Holds(got), Got: fmt.Sprint(got), Want: want.String()})
 	}
 	failed := slices.Sorted(maps.Keys(o.Assumptions))
 	got := "none failed"

@@ -25,6 +25,7 @@
 //	clock: virtual             # virtual | real [virtual]: on the virtual
 //	                           # clock a 40 s wait costs nothing
 //	memcached: embedded        # memcached.ParseSpec syntax [auto]
+//	memcached_memory_mb: 2     # memcached -m (embedded: byte limit), 2..65536 [64]
 //	method: post               # how URLs are issued: post | put [post]
 //	url_expiry: 30s            # presigned URL lifetime [30s]
 //	token_ttl: 15m             # token lifetime in memcached [15m]
@@ -54,10 +55,11 @@
 //	        size: 16           # body bytes, up to 64 MiB; 0 = the default [16]
 //	        content: same      # same | unique | literal text [same]
 //	faults:                    # injected failures
-//	  - kind: memcached-flush  # memcached-restart|-flush|-evict|-latency|-pause
+//	  - kind: memcached-flush  # memcached-restart|-flush|-evict|-latency|-pause|-conn-limit
 //	    at: 1s                 # offset from the start of the run
-//	    duration: 500ms        # required for latency and pause
-//	    value: 1048576         # required for evict: the memory limit in bytes
+//	    duration: 500ms        # required for latency and pause; optional for conn-limit
+//	    value: 1048576         # required for evict (memory limit in bytes) and
+//	                           # conn-limit (connections); both embedded only
 //	expect:
 //	  groups:                  # per group, checked for EVERY token of it
 //	    twice:
@@ -71,8 +73,14 @@
 //	    accepted: 1
 //	    rejected: 1
 //	    events: 2
+//	    fail_closed: 0         # fail-closed (retryable) rejections
+//	    unknown: 0             # URLs whose outcome the client could not see
 //	  violations:              # safety violations allowed [all 0]
 //	    double_accept: 0       # double_accept | false_reject | late_accept | wrong_bytes
+//	  reasons:                 # final rejections by verifier reason; only those named
+//	    token-missing: 0
+//	  explained:               # explained rejects by cause; only those named
+//	    token-lost-to-memcached-restart: 0
 //	  strategies:              # per strategy, overriding the above field by field
 //	    get-delete:
 //	      violations: {double_accept: ">0"}

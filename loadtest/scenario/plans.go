@@ -61,6 +61,7 @@ func (s *Scenario) planFor(strategy string) plan.Plan {
 			MaxEventAge:       s.Events.MaxAge.D(),
 			LambdaConcurrency: s.Lambda.Concurrency,
 			LambdaErrorRate:   s.Lambda.ErrorRate,
+			MemcachedMemoryMB: s.MemcachedMemoryMB,
 		},
 		Concurrency: concurrency,
 		Rate:        s.Rate,

@@ -7,14 +7,17 @@ import (
 // Scenario is a decoded scenario file. Field comments give the YAML name;
 // the package documentation has the whole schema with defaults.
 type Scenario struct {
-	Name         string   `yaml:"name"`
-	Seed         *uint64  `yaml:"seed"`
-	Clock        string   `yaml:"clock"`
-	Memcached    string   `yaml:"memcached"`
-	Method       string   `yaml:"method"`
-	URLExpiry    Duration `yaml:"url_expiry"`
-	TokenTTL     Duration `yaml:"token_ttl"`
-	KeepRejected bool     `yaml:"keep_rejected"`
+	Name      string  `yaml:"name"`
+	Seed      *uint64 `yaml:"seed"`
+	Clock     string  `yaml:"clock"`
+	Memcached string  `yaml:"memcached"`
+	// MemcachedMemoryMB is memcached's -m (the embedded server's byte
+	// limit); 0 keeps memcached.DefaultMemoryMB.
+	MemcachedMemoryMB int      `yaml:"memcached_memory_mb"`
+	Method            string   `yaml:"method"`
+	URLExpiry         Duration `yaml:"url_expiry"`
+	TokenTTL          Duration `yaml:"token_ttl"`
+	KeepRejected      bool     `yaml:"keep_rejected"`
 	// Strategy and Strategies are exclusive; neither means DefaultStrategy.
 	Strategy    string   `yaml:"strategy"`
 	Strategies  []string `yaml:"strategies"`
@@ -120,6 +123,12 @@ type Expectations struct {
 	Groups     map[string]GroupExpect `yaml:"groups"`
 	Totals     Totals                 `yaml:"totals"`
 	Violations map[string]Cmp         `yaml:"violations"`
+	// Explained are URLs owed an accept that got none, by the cause the
+	// checker attributed (check.Cause*); only the causes named are checked.
+	Explained map[string]Cmp `yaml:"explained"`
+	// Reasons are final rejections by verifier reason (token-consumed,
+	// token-missing, ...); only the reasons named are checked.
+	Reasons map[string]Cmp `yaml:"reasons"`
 }
 
 // GroupExpect is checked for every token of a group.
@@ -139,6 +148,11 @@ type Totals struct {
 	Accepted *Cmp `yaml:"accepted"`
 	Rejected *Cmp `yaml:"rejected"`
 	Events   *Cmp `yaml:"events"`
+	// FailClosed counts rejections the verifier failed closed on an
+	// infrastructure error (the invoker retries them).
+	FailClosed *Cmp `yaml:"fail_closed"`
+	// Unknown counts URLs whose outcome the client could not see.
+	Unknown *Cmp `yaml:"unknown"`
 }
 
 // Violation kinds, as the report names them.

@@ -51,6 +51,12 @@ func (s *Scenario) Validate() error {
 	if s.TokenTTL < 0 {
 		bad("token_ttl", "must not be negative")
 	}
+	if m := s.MemcachedMemoryMB; m != 0 && (m < plan.MinMemcachedMemoryMB || m > plan.MaxMemcachedMemoryMB) {
+		bad("memcached_memory_mb", "%d: want %d..%d (0 or absent for memcached's default); memcached refuses -m below twice its 1 MB item size limit",
+			m, plan.MinMemcachedMemoryMB, plan.MaxMemcachedMemoryMB)
+	} else if m > 0 && spec.Kind == memcached.KindExternal {
+		bad("memcached_memory_mb", "an external memcached's memory is not uploadonce's to set")
+	}
 
 	// Strategies.
 	if s.Strategy != "" && len(s.Strategies) > 0 {
@@ -201,9 +207,23 @@ func (s *Scenario) Validate() error {
 			if f.Value <= 0 {
 				bad(ff+".value", "evict needs value: the memory limit in bytes (> 0)")
 			}
+			if spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer {
+				bad(ff+".kind", "memcached-evict sets the memory limit at run time, which only the embedded server can; "+
+					"for %s use memcached_memory_mb (memcached -m) and enough tokens to fill it", spec.Kind)
+			}
+		case plan.FaultMemcachedConnLimit:
+			if f.Value <= 0 {
+				bad(ff+".value", "conn-limit needs value: the most connections allowed (> 0)")
+			}
+			if spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer {
+				bad(ff+".kind", "memcached-conn-limit needs the embedded server: memcached's -c cannot change at run time")
+			}
 		case plan.FaultMemcachedLatency, plan.FaultMemcachedPause:
 			if f.Duration <= 0 {
 				bad(ff+".duration", "%s needs a positive duration", f.Kind)
+			}
+			if f.Kind == plan.FaultMemcachedLatency && (spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer) {
+				bad(ff+".kind", "memcached-latency needs the embedded server; stall a %s with memcached-pause", spec.Kind)
 			}
 		case "":
 			bad(ff+".kind", "every fault needs a kind")
@@ -251,7 +271,7 @@ func (s *Scenario) Validate() error {
 	return errors.Join(errs...)
 }
 
-var faultKinds = []string{plan.FaultMemcachedRestart, plan.FaultMemcachedFlush, plan.FaultMemcachedEvict, plan.FaultMemcachedLatency, plan.FaultMemcachedPause}
+var faultKinds = plan.FaultKinds()
 
 func (s *Scenario) validateExpectations(field string, e Expectations, groupUploads map[string]int, errs *[]error) {
 	for name, ge := range e.Groups {
@@ -268,6 +288,16 @@ func (s *Scenario) validateExpectations(field string, e Expectations, groupUploa
 	for kind := range e.Violations {
 		if !slices.Contains(ViolationKinds(), kind) {
 			*errs = append(*errs, s.errorAt(field+".violations."+kind, "unknown violation %q: want %s", kind, strings.Join(ViolationKinds(), ", ")))
+		}
+	}
+	for cause := range e.Explained {
+		if !knownCause(cause) {
+			*errs = append(*errs, s.errorAt(field+".explained."+cause, "unknown cause %q: want %s", cause, strings.Join(ExplainedCauses(), ", ")))
+		}
+	}
+	for reason := range e.Reasons {
+		if !slices.Contains(rejectReasons(), reason) {
+			*errs = append(*errs, s.errorAt(field+".reasons."+reason, "unknown reason %q: want %s", reason, strings.Join(rejectReasons(), ", ")))
 		}
 	}
 }
