@@ -48,8 +48,13 @@ loadtest: build
 serve: build
 	./$(BIN) serve $(ARGS)
 
+# make bench: the pipeline against bare presigned PUTs and the verify path
+# against bare gomemcache pairs (rates and ratios from one run each), then
+# the hot paths. The machine is noisy: compare figures from one run.
+BENCH_URLS ?= 5000
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./...
+	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached' -benchtime $(BENCH_URLS)x ./emulator/
+	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
 
 memcached-image:
 	bash build/memcached-image/build.sh $(IMAGE)
