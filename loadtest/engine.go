@@ -6,11 +6,24 @@
 //	plan → Run: emulator.Start → issue + uploads (client) → history.Recorder
 //	     → Settle → check.Check → metrics → report.Report
 //
-// Timeline. On the virtual clock (the default) every token is issued at
-// offset 0 while the clock stands still; then the engine walks the distinct
-// upload offsets in ascending order, moving the clock timer by timer to each
-// one and firing every upload due there at once, bounded by Concurrency. On
-// the real clock each token runs its own timeline with sleeps.
+// Timeline. On the virtual clock (the default) tokens go in windows of
+// Plan.Window (all of them in one when 0): every token of a window is issued
+// at the window's offset 0 while the clock stands still; then the engine
+// walks the window's distinct upload offsets in ascending order, moving the
+// clock timer by timer to each one and firing every upload due there at
+// once, bounded by Concurrency; then it settles the emulator, judges the
+// window's tokens, writes them out and drops them, so that memory does not
+// grow with the run. Offsets are from
+// each token's issue; the next window starts where the clock stands. A plan
+// with faults (whose offsets are from the start of the run) runs as one
+// window. On the real clock each token runs its own timeline with sleeps,
+// and the run is one window. A run in one window keeps its token histories
+// in Result.History; a run in several streams them to a temporary file as
+// its windows finish, which SaveHistory reads back.
+//
+// Uploads due at the same offset go at once, except that an AfterPrevious
+// upload is sent only after the previous upload of its token has returned,
+// as the reference's upload2x client does.
 //
 // Models. Closed (Rate 0): Concurrency workers each take the next token.
 // Open (Rate > 0): token i is due at i/Rate seconds; latencies count from the
@@ -20,6 +33,7 @@ package loadtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -64,6 +78,12 @@ const (
 	settleLimit = lambda.MaxMaxEventAge + time.Hour
 	// lateSend is how late a send may start before it counts as late.
 	lateSend = time.Millisecond
+	// DefaultWindow is a Plan.Window that keeps a run's memory small (a
+	// few tens of MB per window) without draining the pipeline often.
+	DefaultWindow = 8192
+	// loadLogLength bounds the emulator's decision and event logs, which only
+	// serve its inspection API: the recorder subscribes to both.
+	loadLogLength = 1024
 )
 
 // ErrFaultUnsupported is returned when a plan's fault cannot be injected
@@ -98,27 +118,29 @@ func WithMemcachedOptions(opts ...memcached.Option) Option {
 	return func(o *options) { o.mcOpts = append(o.mcOpts, opts...) }
 }
 
-// Result is a finished (or partial) run.
-type Result struct {
-	History *history.Run
-	Check   check.Result
-	Report  *report.Report
-	Partial bool
-}
-
-// tokenState is one token while the run goes.
+// tokenState is one token while its window runs.
 type tokenState struct {
 	idx     int
 	group   *groupPlan
 	h       *history.Token
 	grant   client.Grant
+	tried   bool // the issue was sent
 	issued  bool
 	expires time.Time // run clock
 }
 
 type groupPlan struct {
 	plan.Group
+	first   int             // index of the group's first token in the run
 	offsets []time.Duration // absolute offset of each upload from the issue
+	chains  []chain         // the uploads by offset, back-to-back ones chained
+}
+
+// chain is uploads due at one offset that go one after the other: the first
+// upload and every AfterPrevious upload at the same offset that follows it.
+type chain struct {
+	at      time.Duration
+	uploads []int
 }
 
 type engine struct {
@@ -130,8 +152,20 @@ type engine struct {
 	clk     clock.Clock
 	cl      *client.Client
 	rec     *history.Recorder
-	tokens  []*tokenState
+	groups  []*groupPlan
 	reqCtx  context.Context // in-flight requests: outlives cancellation by the drain
+
+	// The window in flight; finishWindow judges it and drops it.
+	window    []*tokenState
+	stopTTL   func()
+	settleErr error // a window that did not settle ends the run, partial
+	ttlMarked bool  // under faultMu
+	// What finished windows leave behind.
+	checker   *check.Checker
+	collector *metrics.Collector
+	kept      []*history.Token // when the history stays in memory
+	spill     *spill           // else
+	harnessS3 metrics.S3Requests
 
 	uploadsDone atomic.Int64
 	lateSends   atomic.Int64
@@ -245,7 +279,7 @@ func (e *engine) startOptions() (emulator.StartOptions, error) {
 		Config: emulator.Config{
 			APIKey: apiKey, Strategy: st.Strategy, Method: method, URLExpiry: st.URLExpiry, TokenTTL: st.TokenTTL,
 			KeepRejected: st.KeepRejected, Clock: e.clk, Delivery: model, Lambda: lc,
-			FunctionErrorRate: st.LambdaErrorRate, Logger: e.log,
+			FunctionErrorRate: st.LambdaErrorRate, Logger: e.log, LogLength: loadLogLength,
 		},
 	}
 	return so, nil
@@ -300,8 +334,24 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	e.cl = client.New(e.run.URL+issueapi.Path(e.run.Config().Stage), e.run.Config().APIKey, e.p.Concurrency)
 	e.faultsDone = make([]bool, len(e.p.Faults))
 	e.faultEnded = make([]bool, len(e.p.Faults))
+	e.checker, e.collector = check.NewChecker(), metrics.NewCollector()
+	e.stopTTL = func() {}
+	if e.windowSize() < e.p.Tokens() {
+		var err error
+		if e.spill, err = newSpill(); err != nil {
+			return nil, err
+		}
+	}
 	if e.p.Stack.MemcachedMemoryMB > 0 && e.run.Memcached != nil {
 		e.notes = append(e.notes, fmt.Sprintf("memcached started with -m %d (MB): memory pressure may evict live tokens", e.p.Stack.MemcachedMemoryMB))
+	}
+	if e.p.Window > 0 && e.p.Window < e.p.Tokens() {
+		switch size := e.windowSize(); {
+		case size < e.p.Tokens():
+			e.notes = append(e.notes, fmt.Sprintf("tokens ran in windows of %d: each window was issued, uploaded and settled before the next", size))
+		case len(e.p.Faults) > 0:
+			e.notes = append(e.notes, "one window: faults are timed from the start of the run, so every token was issued before the first upload")
+		}
 	}
 
 	mcAddrs := []string(nil)
@@ -311,16 +361,15 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	mcBefore, mcErr := metrics.ReadMemcachedOps(ctx, mcAddrs)
 	s3Before := metrics.SnapshotS3(e.run.S3.Stats())
 
-	e.buildTokens()
+	e.buildGroups()
 	stopProgress := e.startProgress()
 	if e.virtual != nil {
-		stopTTL := e.markTokenTTL()
-		defer stopTTL()
 		e.runVirtual(runCtx)
 	} else {
+		e.window = e.layout(0, e.p.Tokens())
 		e.runReal(runCtx)
 	}
-	partial := runCtx.Err() != nil
+	partial := runCtx.Err() != nil || e.settleErr != nil
 	// A fault must not outlive the load: a paused memcached would stall the
 	// settle and the stats reads below.
 	e.endAllFaults(ctx)
@@ -334,6 +383,7 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 		settleErr = e.run.WaitIdle(settleCtx)
 	}
 	cancelSettle()
+	e.stopTTL()
 	if settleErr != nil {
 		e.log.Warn().Err(settleErr).Msg("the emulator did not become idle; the run is partial")
 		partial = true
@@ -342,7 +392,7 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 
 	s3After := metrics.SnapshotS3(e.run.S3.Stats())
 	mcAfter, mcErr2 := metrics.ReadMemcachedOps(context.WithoutCancel(ctx), mcAddrs)
-	e.headAccepted(context.WithoutCancel(ctx))
+	e.finishWindow(context.WithoutCancel(ctx), false)
 
 	e.recordEvictions(context.WithoutCancel(ctx), mcAddrs)
 
@@ -356,7 +406,9 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 		meta.Memcached = e.run.Memcached.Kind()
 	}
 	h := e.rec.Run(meta)
-	res := &Result{History: h, Check: check.Check(h), Partial: partial}
+	h.Tokens = e.kept
+	res := &Result{History: h, Check: e.checker.Finish(h), Partial: partial}
+	e.collector.AddOrphans(h.OrphanDecision)
 
 	rep := &report.Report{Strategy: cfg.Strategy, Clock: meta.Clock, Seed: e.p.Seed, Plan: e.p, Partial: partial,
 		Memcached: report.Memcached{Kind: "none"}, Invoker: inv, Queue: q, LateSends: int(e.lateSends.Load())}
@@ -367,8 +419,8 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	if partial {
 		rep.OK = false
 	}
-	fillMetrics(rep, h, wallStart)
-	s3 := s3After.Sub(s3Before)
+	fillMetrics(rep, e.collector, wallStart)
+	s3 := s3After.Sub(s3Before).Sub(e.harnessS3)
 	rep.S3Requests = s3
 	var mc metrics.MemcachedOps
 	exact := e.run.Memcached != nil && mcErr == nil && mcErr2 == nil && !e.restarted
@@ -382,6 +434,19 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 	fillOps(rep, mc, exact, s3, int64(rep.Counts.Tokens), inv.Invocations)
 	rep.Notes = append(rep.Notes, e.notes...)
 	res.Report = rep
+	if e.spill != nil {
+		if err := e.spill.finish(); err != nil {
+			e.log.Warn().Err(err).Msg("streaming the history to a temporary file")
+			rep.Notes = append(rep.Notes, "the history could not be kept: "+err.Error())
+			res.historyErr = fmt.Errorf("the tokens were lost while the run streamed them: %w", err)
+			e.spill.close()
+		} else if rep.OK {
+			e.spill.close() // a passing run leaves no history behind
+			res.historyErr = errPassedStreamed
+		} else {
+			res.tokens = e.spill
+		}
+	}
 	return res, nil
 }
 
@@ -406,31 +471,48 @@ func orDur(d, def time.Duration) time.Duration {
 	return d
 }
 
-// buildTokens lays out every token of every group.
-func (e *engine) buildTokens() {
-	idx := 0
+// buildGroups lays out each group's upload offsets and chains.
+func (e *engine) buildGroups() {
+	first := 0
 	for _, g := range e.p.Groups {
-		gp := &groupPlan{Group: g}
+		gp := &groupPlan{Group: g, first: first}
 		var prev time.Duration
-		for _, u := range g.Uploads {
+		last := -1 // the chain of the previous upload
+		for j, u := range g.Uploads {
 			at := u.At
 			if u.AfterPrevious {
 				at += prev
 			}
 			gp.offsets = append(gp.offsets, at)
+			if j > 0 && u.AfterPrevious && at == prev {
+				gp.chains[last].uploads = append(gp.chains[last].uploads, j)
+			} else {
+				gp.chains = append(gp.chains, chain{at: at, uploads: []int{j}})
+				last = len(gp.chains) - 1
+			}
 			prev = at
 		}
-		for range g.Tokens {
-			e.tokens = append(e.tokens, &tokenState{idx: idx, group: gp,
-				h: &history.Token{Group: g.Name, Uploads: make([]history.Upload, len(g.Uploads))}})
-			idx++
+		e.groups = append(e.groups, gp)
+		first += g.Tokens
+	}
+}
+
+// layout returns the states of tokens [lo, hi) of the run, in group order.
+func (e *engine) layout(lo, hi int) []*tokenState {
+	out := make([]*tokenState, 0, hi-lo)
+	for _, gp := range e.groups {
+		for i := max(lo, gp.first); i < min(hi, gp.first+gp.Tokens); i++ {
+			out = append(out, &tokenState{idx: i, group: gp,
+				h: &history.Token{Group: gp.Name, Uploads: make([]history.Upload, len(gp.Uploads))}})
 		}
 	}
+	return out
 }
 
 // issue issues one token; intended is when it was due (ns since base).
 func (e *engine) issue(ts *tokenState, intended int64) {
 	h := ts.h
+	ts.tried = true
 	h.IssueIntended = intended
 	h.IssueCall = e.rec.Now()
 	if h.IssueCall-intended > int64(lateSend) {
@@ -529,48 +611,90 @@ func fanOut(ctx context.Context, n, workers int, f func(i int)) {
 	wg.Wait()
 }
 
-// runVirtual issues every token at offset 0 and then walks the offsets.
+// windowSize returns the tokens per window: the whole run on the real
+// clock, or when the plan has faults, whose offsets count from the start of
+// the run.
+func (e *engine) windowSize() int {
+	n := max(e.p.Tokens(), 1)
+	if e.p.Window <= 0 || e.virtual == nil || len(e.p.Faults) > 0 {
+		return n
+	}
+	return min(e.p.Window, n)
+}
+
+// runVirtual runs the windows one after the other. Every window but the
+// last is settled and finished here; execute settles and finishes the last
+// one with the run.
 func (e *engine) runVirtual(ctx context.Context) {
+	total, size := e.p.Tokens(), e.windowSize()
+	for lo := 0; lo < total; lo += size {
+		hi := min(lo+size, total)
+		e.window = e.layout(lo, hi)
+		e.runWindow(ctx, lo == 0)
+		if hi == total || ctx.Err() != nil {
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, e.settleBound(false))
+		err := e.run.Settle(sctx, settleLimit)
+		cancel()
+		e.stopTTL()
+		if err != nil {
+			e.log.Warn().Err(err).Msg("a window did not settle; the run stops, partial")
+			e.settleErr = err
+			return
+		}
+		e.finishWindow(ctx, true)
+	}
+}
+
+// runWindow issues the window's tokens at its offset 0 and then walks its
+// offsets. Faults are applied only in the first window (a plan with faults
+// has one).
+func (e *engine) runWindow(ctx context.Context, first bool) {
 	start := e.virtual.Now()
-	e.applyDueFaults(ctx, 0)
+	e.stopTTL = e.markTokenTTL()
+	if first {
+		e.applyDueFaults(ctx, 0)
+	}
+	tokens := e.window
 	if e.p.Rate > 0 {
-		e.openIssue(ctx, func(ts *tokenState) {
+		e.openIssue(ctx, tokens, func(ts *tokenState) {
 			// The token's uploads at offset 0 go right after its issue.
 			var wg sync.WaitGroup
-			intended := ts.h.IssueReturn
-			for j, off := range ts.group.offsets {
-				if off == 0 {
+			for ci := range ts.group.chains {
+				if c := &ts.group.chains[ci]; c.at == 0 {
 					wg.Add(1)
-					go func() { defer wg.Done(); e.upload(ts, j, intended) }()
+					go func() { defer wg.Done(); e.sendChain(ctx, ts, c, ts.h.IssueReturn) }()
 				}
 			}
 			wg.Wait()
 		})
 	} else {
-		fanOut(ctx, len(e.tokens), e.p.Concurrency, func(i int) { e.issue(e.tokens[i], e.rec.Now()) })
+		fanOut(ctx, len(tokens), e.p.Concurrency, func(i int) { e.issue(tokens[i], e.rec.Now()) })
 	}
 
-	offsets := e.walkOffsets()
-	for _, off := range offsets {
+	for _, off := range e.walkOffsets(tokens, first) {
 		if ctx.Err() != nil {
 			return
 		}
 		if err := e.stepTo(ctx, start.Add(off)); err != nil {
 			return
 		}
-		e.applyDueFaults(ctx, off)
+		if first {
+			e.applyDueFaults(ctx, off)
+		}
 		type job struct {
 			ts *tokenState
-			j  int
+			c  *chain
 		}
 		var jobs []job
-		for _, ts := range e.tokens {
+		for _, ts := range tokens {
 			if !ts.issued {
 				continue
 			}
-			for j, o := range ts.group.offsets {
-				if o == off && !(off == 0 && e.p.Rate > 0) {
-					jobs = append(jobs, job{ts, j})
+			for ci := range ts.group.chains {
+				if c := &ts.group.chains[ci]; c.at == off && !(off == 0 && e.p.Rate > 0) {
+					jobs = append(jobs, job{ts, c})
 				}
 			}
 		}
@@ -580,12 +704,30 @@ func (e *engine) runVirtual(ctx context.Context) {
 		if e.p.Rate > 0 {
 			intended = e.rec.Now()
 		}
-		fanOut(ctx, len(jobs), e.p.Concurrency, func(i int) { e.upload(jobs[i].ts, jobs[i].j, intended) })
+		fanOut(ctx, len(jobs), e.p.Concurrency, func(i int) { e.sendChain(ctx, jobs[i].ts, jobs[i].c, intended) })
 	}
 }
 
-// walkOffsets returns the distinct upload and fault offsets, ascending.
-func (e *engine) walkOffsets() []time.Duration {
+// sendChain sends a chain's uploads one after the other: each one after the
+// previous returned. The first is due at intended; in the open model each
+// next one is due when the previous returned.
+func (e *engine) sendChain(ctx context.Context, ts *tokenState, c *chain, intended int64) {
+	for k, j := range c.uploads {
+		if k > 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			if intended >= 0 {
+				intended = ts.h.Uploads[c.uploads[k-1]].Returned
+			}
+		}
+		e.upload(ts, j, intended)
+	}
+}
+
+// walkOffsets returns the distinct upload offsets of the tokens' groups
+// and, with faults, the fault offsets, ascending.
+func (e *engine) walkOffsets(tokens []*tokenState, faults bool) []time.Duration {
 	seen := map[time.Duration]bool{}
 	var out []time.Duration
 	add := func(d time.Duration) {
@@ -594,24 +736,22 @@ func (e *engine) walkOffsets() []time.Duration {
 			out = append(out, d)
 		}
 	}
-	for _, g := range e.p.Groups {
-		if g.Tokens == 0 {
-			continue
+	var last *groupPlan
+	for _, ts := range tokens {
+		if ts.group == last {
+			continue // tokens come in group order
 		}
-		var prev time.Duration
-		for _, u := range g.Uploads {
-			at := u.At
-			if u.AfterPrevious {
-				at += prev
-			}
-			prev = at
-			add(at)
+		last = ts.group
+		for _, off := range ts.group.offsets {
+			add(off)
 		}
 	}
-	for _, f := range e.p.Faults {
-		add(f.At)
-		if end, ok := f.Ends(); ok {
-			add(end)
+	if faults {
+		for _, f := range e.p.Faults {
+			add(f.At)
+			if end, ok := f.Ends(); ok {
+				add(end)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -646,16 +786,18 @@ func (e *engine) waitQuiet(ctx context.Context) error {
 	return nil
 }
 
-// openIssue starts token i at i/Rate seconds after now, each in its own
-// goroutine, and runs then(ts) after a successful issue.
-func (e *engine) openIssue(ctx context.Context, then func(ts *tokenState)) {
+// openIssue starts token i of tokens at i/Rate seconds after now, each in
+// its own goroutine, and runs then(ts) after a successful issue. Windows
+// each start their schedule anew: the settle between two windows is not
+// counted as lateness.
+func (e *engine) openIssue(ctx context.Context, tokens []*tokenState, then func(ts *tokenState)) {
 	base := e.rec.Now()
 	interval := float64(time.Second) / e.p.Rate
 	// Bound the goroutines in flight; a send that waits here is late and
 	// counted so.
 	sem := make(chan struct{}, max(e.p.Concurrency*8, 1024))
 	var wg sync.WaitGroup
-	for i, ts := range e.tokens {
+	for i, ts := range tokens {
 		intended := base + int64(float64(i)*interval)
 		if d := time.Duration(intended - e.rec.Now()); d > 0 {
 			t := time.NewTimer(d)
@@ -705,11 +847,12 @@ func (e *engine) runReal(ctx context.Context) {
 			t.Stop()
 		}
 	}()
+	tokens := e.window
 	if e.p.Rate > 0 {
-		e.openIssue(ctx, func(ts *tokenState) { e.tokenTimeline(ctx, ts) })
+		e.openIssue(ctx, tokens, func(ts *tokenState) { e.tokenTimeline(ctx, ts) })
 	} else {
-		fanOut(ctx, len(e.tokens), e.p.Concurrency, func(i int) {
-			ts := e.tokens[i]
+		fanOut(ctx, len(tokens), e.p.Concurrency, func(i int) {
+			ts := tokens[i]
 			e.issue(ts, e.rec.Now())
 			if ts.issued {
 				e.tokenTimeline(ctx, ts)
@@ -730,14 +873,14 @@ func (e *engine) runReal(ctx context.Context) {
 
 // tokenTimeline sends a token's uploads at their offsets from its issue;
 // uploads due at the same offset go concurrently. An AfterPrevious upload
-// waits from the previous upload's answer.
+// waits from the previous upload's answer, so it never joins a group.
 func (e *engine) tokenTimeline(ctx context.Context, ts *tokenState) {
 	ups := ts.group.Uploads
 	issueWall := ts.h.IssueReturn
 	var lastReturn int64
 	for j := 0; j < len(ups); {
 		k := j + 1
-		for k < len(ups) && !ups[k].AfterPrevious && ups[k].At == ups[j].At {
+		for k < len(ups) && !ups[j].AfterPrevious && !ups[k].AfterPrevious && ups[k].At == ups[j].At {
 			k++
 		}
 		due := issueWall + int64(ups[j].At)
@@ -878,17 +1021,24 @@ func (e *engine) endAllFaults(ctx context.Context) {
 	}
 }
 
-// markTokenTTL records when the virtual run clock passes the token TTL after
-// the issue (every token is issued at offset 0 on the virtual clock), so
-// that the checker can tell a token that expired from one that was lost.
-// The embedded memcached runs on the same clock, drops the item at that
-// moment, and the verifier then sees a plain miss.
+// markTokenTTL records, once per run, when the virtual run clock passes the
+// token TTL after a window's issue (every token of a window is issued at its
+// offset 0): from then on a token may vanish without a winner, which the
+// linearizability check must allow. The embedded memcached runs on the same
+// clock and drops the item at that moment; the checker tells an expired
+// token from a lost one by the run clock of each decision.
 func (e *engine) markTokenTTL() (stop func()) {
 	if e.run.Memcached == nil {
 		return func() {}
 	}
 	ttl := orDur(e.run.Config().TokenTTL, onetime.DefaultTokenTTL)
 	t := e.virtual.AfterFunc(ttl, func() {
+		e.faultMu.Lock()
+		defer e.faultMu.Unlock()
+		if e.ttlMarked {
+			return
+		}
+		e.ttlMarked = true
 		e.rec.Fault(history.Fault{Kind: plan.RecordedTokenTTLElapsed, At: ttl,
 			Note: "the run clock passed issue + token TTL " + ttl.String() + ": unclaimed tokens have expired"})
 	})
@@ -948,17 +1098,90 @@ func readEvictions(ctx context.Context, addr string) (int64, error) {
 	return 0, errors.New("stats: no END")
 }
 
+// finishWindow judges the window's tokens, whose histories are final (the
+// emulator settled), adds them to the metrics, keeps or streams them, and
+// drops them. With cleanup it also deletes the window's objects, so that
+// the in-memory S3 does not grow with the run; those requests are the
+// harness's, not the system's, and are left out of the report's counts.
+func (e *engine) finishWindow(ctx context.Context, cleanup bool) {
+	tokens := e.window
+	e.window = nil
+	hs := make([]*history.Token, 0, len(tokens))
+	for _, ts := range tokens {
+		if ts.tried {
+			hs = append(hs, ts.h)
+		}
+	}
+	e.rec.Release(hs)
+	// Between windows nothing else runs, so the counters' difference is
+	// exactly the engine's own requests.
+	before := metrics.SnapshotS3(e.run.S3.Stats())
+	e.headAccepted(ctx, hs)
+	if cleanup {
+		e.removeObjects(ctx, hs)
+		e.harnessS3 = e.harnessS3.Add(metrics.SnapshotS3(e.run.S3.Stats()).Sub(before))
+	}
+	slices.SortStableFunc(hs, func(a, b *history.Token) int { return cmp.Compare(a.IssueCall, b.IssueCall) })
+	for _, h := range hs {
+		e.checker.Add(h)
+		e.collector.Add(h)
+		if e.spill != nil {
+			e.spill.add(h)
+		} else {
+			e.kept = append(e.kept, h)
+		}
+	}
+	e.collector.EndWindow()
+}
+
 // headAccepted records the ETag of accepted/<name> of every accepted token.
-func (e *engine) headAccepted(ctx context.Context) {
+func (e *engine) headAccepted(ctx context.Context, hs []*history.Token) {
 	bucket := e.run.Config().Bucket
 	objs := e.run.S3.Objects()
-	for _, ts := range e.tokens {
-		if !ts.issued || !slices.ContainsFunc(ts.h.Decisions, history.Decision.Accepted) {
+	for _, h := range hs {
+		if h.Key == "" || !slices.ContainsFunc(h.Decisions, history.Decision.Accepted) {
 			continue
 		}
-		name := onetime.AcceptedPrefix + strings.TrimPrefix(ts.h.Key, onetime.DefaultPrefix)
-		if info, err := objs.Head(ctx, bucket, name); err == nil {
-			ts.h.AcceptedETag = strings.Trim(info.ETag, `"`)
+		if info, err := objs.Head(ctx, bucket, acceptedName(h.Key)); err == nil {
+			h.AcceptedETag = strings.Trim(info.ETag, `"`)
+		}
+	}
+}
+
+func acceptedName(key string) string {
+	return onetime.AcceptedPrefix + strings.TrimPrefix(key, onetime.DefaultPrefix)
+}
+
+// removeObjects deletes what the tokens left in the bucket: accepted/<name>
+// and any upload the verifier left in place (a rejected duplicate kept for
+// the winner's copy, or every rejected one with KeepRejected); in a
+// versioned bucket every version.
+func (e *engine) removeObjects(ctx context.Context, hs []*history.Token) {
+	bucket := e.run.Config().Bucket
+	objs := e.run.S3.Objects()
+	lister, versioned := objs.(onetime.VersionLister)
+	versioned = versioned && e.run.Config().Strategy == onetime.Versioning
+	for _, h := range hs {
+		if h.Key == "" {
+			continue
+		}
+		for _, key := range []string{h.Key, acceptedName(h.Key)} {
+			if !versioned {
+				if err := objs.Delete(ctx, onetime.DeleteInput{Bucket: bucket, Key: key}); err != nil {
+					e.log.Debug().Err(err).Str("key", key).Msg("removing a finished object")
+				}
+				continue
+			}
+			vs, err := lister.Versions(ctx, bucket, key)
+			if err != nil {
+				e.log.Debug().Err(err).Str("key", key).Msg("listing a finished object's versions")
+				continue
+			}
+			for _, v := range vs { // oldest first: the current one goes last
+				if err := objs.Delete(ctx, onetime.DeleteInput{Bucket: bucket, Key: key, VersionID: v.VersionID}); err != nil {
+					e.log.Debug().Err(err).Str("key", key).Msg("removing a finished version")
+				}
+			}
 		}
 	}
 }
@@ -1016,11 +1239,11 @@ func (e *engine) progressLine(total int) {
 }
 
 // fillMetrics puts latency, throughput, statuses and reasons in rep.
-func fillMetrics(rep *report.Report, h *history.Run, wallStart time.Time) {
-	rep.LatencyMS = metrics.Latencies(h)
-	rep.Statuses = metrics.Statuses(h)
-	rep.Reasons = metrics.Reasons(h)
-	phase, n := metrics.UploadPhase(h)
+func fillMetrics(rep *report.Report, c *metrics.Collector, wallStart time.Time) {
+	rep.LatencyMS = c.Latencies()
+	rep.Statuses = c.Statuses()
+	rep.Reasons = c.Reasons()
+	phase, n := c.UploadPhase()
 	rep.Throughput.UploadPhaseS = phase.Seconds()
 	if phase > 0 {
 		rep.Throughput.UploadsPerS = float64(n) / phase.Seconds()

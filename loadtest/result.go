@@ -1,14 +1,102 @@
 package loadtest
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
 
+	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/cost"
+	"github.com/uploadonce/uploadonce/loadtest/history"
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
 	"github.com/uploadonce/uploadonce/loadtest/report"
 )
+
+// Result is a finished (or partial) run.
+type Result struct {
+	// History is the run's meta and orphans, and its tokens when the run
+	// went in one window. A failing run in several windows keeps its tokens
+	// in a temporary file instead: write the whole history with SaveHistory.
+	History *history.Run
+	Check   check.Result
+	Report  *report.Report
+	Partial bool
+
+	tokens     *spill // the streamed tokens of a failing run; nil otherwise
+	historyErr error  // why the streamed tokens are not there
+}
+
+// errPassedStreamed: a passing run that streamed its tokens dropped them.
+var errPassedStreamed = errors.New("a passing run in several windows keeps no token history")
+
+// Close releases the temporary file of a failing run's streamed tokens.
+// Without Close it goes when the process ends.
+func (r *Result) Close() error {
+	if r.tokens == nil {
+		return nil
+	}
+	return r.tokens.close()
+}
+
+// spill streams finished tokens to a temporary file. The file is unlinked
+// as soon as it is created (where the system allows), so that it never
+// outlives the process: only SaveHistory reads it back, through the open
+// descriptor.
+type spill struct {
+	f   *os.File
+	w   *history.TokenWriter
+	n   int
+	err error // the first write error; the history is then lost
+
+	once     sync.Once
+	closeErr error
+}
+
+func newSpill() (*spill, error) {
+	f, err := os.CreateTemp("", "uploadonce-tokens-*.jsonl")
+	if err != nil {
+		return nil, fmt.Errorf("temporary history file: %w", err)
+	}
+	_ = os.Remove(f.Name()) // may fail (Windows): then close removes it
+	return &spill{f: f, w: history.NewTokenWriter(f)}, nil
+}
+
+func (s *spill) add(t *history.Token) {
+	if s.err == nil {
+		s.err = s.w.Write(t)
+		s.n++
+	}
+}
+
+// finish flushes the file; the first error of the whole stream if any.
+func (s *spill) finish() error {
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	return s.err
+}
+
+// reader returns the token records written, from the start.
+func (s *spill) reader() (io.Reader, error) {
+	st, err := s.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return io.NewSectionReader(s.f, 0, st.Size()), nil
+}
+
+func (s *spill) close() error {
+	s.once.Do(func() {
+		s.closeErr = s.f.Close()
+		if err := os.Remove(s.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.closeErr = errors.Join(s.closeErr, err)
+		}
+	})
+	return s.closeErr
+}
 
 // fillOps puts operations per upload and the cost estimate in rep, at the
 // default prices and cost model; compare re-runs rep.Account with its own.
@@ -31,14 +119,25 @@ func HistoryPath(reportJSON string) string {
 }
 
 // SaveHistory writes the run's history as JSON Lines to path and records
-// the path in the report.
+// the path in the report. The tokens of a run that streamed them come from
+// its temporary file, in issue order window by window.
 func (r *Result) SaveHistory(path string) error {
+	if r.historyErr != nil {
+		return fmt.Errorf("write history: %w", r.historyErr)
+	}
+	var tokens io.Reader
+	if r.tokens != nil {
+		var err error
+		if tokens, err = r.tokens.reader(); err != nil {
+			return fmt.Errorf("write history: reading the streamed tokens: %w", err)
+		}
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("write history: %w", err)
 	}
 	r.History.SortTokens()
-	if err := r.History.Write(f); err != nil {
+	if err := r.History.WriteWithTokens(f, tokens); err != nil {
 		f.Close()
 		return fmt.Errorf("write history %s: %w", path, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -21,12 +23,14 @@ import (
 // loadtestFlags are `uploadonce loadtest`'s flags.
 type loadtestFlags struct {
 	urls, duplicates, concurrency, lambdaConcurrency int
+	window                                           int
 	delayed, rate                                    float64
 	strategy, memcached, method, clock, reportJSON   string
 	eventDuplicates, eventDelay                      string
 	urlExpiry, timeout                               time.Duration
 	seed                                             uint64
 	logLevel, logFormat                              string
+	cpuProfile, memProfile                           string
 
 	// Faults.
 	faults            []plan.Fault
@@ -44,6 +48,8 @@ func (f *loadtestFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.delayed, "delayed", 0.1, "fraction of URLs uploaded after their URL expired (at expiry+10s)")
 	fs.IntVar(&f.concurrency, "concurrency", 32, "requests in flight (closed model); sizes the connection pools")
 	fs.Float64Var(&f.rate, "rate", 0, "URLs started per second (open model); 0 means closed model")
+	fs.IntVar(&f.window, "window", loadtest.DefaultWindow, "virtual clock: URLs issued, uploaded and settled together before the next\n"+
+		"window, which bounds memory; 0 issues every URL first (one window, as with --fault or --clock real)")
 	fs.StringVar(&f.strategy, "strategy", onetime.CAS, "one-time guard: "+strings.Join(onetime.StrategyNames(), ", "))
 	fs.StringVar(&f.memcached, "memcached", "auto", "auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
 	fs.StringVar(&f.method, "method", "post", "upload method: post or put")
@@ -57,6 +63,9 @@ func (f *loadtestFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.urlExpiry, "url-expiry", onetime.DefaultURLExpiry, "how long an issued URL is valid")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write heap profiles to this file: in use at the run's peak heap (sampled\n"+
+		"every second) and, as FILE.end, at its end; alloc_space in either covers the run so far")
 
 	fs.Func("fault", "inject a fault, repeatable: KIND@OFFSET[:DURATION|:VALUE], offsets from the start of the run.\n"+
 		"memcached-restart@5s, memcached-flush@5s, memcached-pause@5s:90s (SIGSTOP, docker pause, embedded hold),\n"+
@@ -88,6 +97,8 @@ func (f *loadtestFlags) plan() (plan.Plan, error) {
 		return p, usagef("--duplicates %d: want 1..100", f.duplicates)
 	case f.delayed < 0 || f.delayed > 1 || math.IsNaN(f.delayed):
 		return p, usagef("--delayed %v: want a fraction between 0 and 1", f.delayed)
+	case f.window < 0:
+		return p, usagef("--window %d: want 0 or more URLs", f.window)
 	case f.concurrency < 1 || f.concurrency > 4096:
 		return p, usagef("--concurrency %d: want 1..4096", f.concurrency)
 	case f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0):
@@ -139,7 +150,7 @@ func (f *loadtestFlags) plan() (plan.Plan, error) {
 		return us
 	}
 	p = plan.Plan{
-		Name: "loadtest", Seed: f.seed, Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout,
+		Name: "loadtest", Seed: f.seed, Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout, Window: f.window,
 		Stack: plan.Stack{Strategy: f.strategy, Memcached: f.memcached, Clock: f.clock, Method: f.method,
 			URLExpiry: f.urlExpiry, EventDelay: f.eventDelay, EventDuplicates: dup, LambdaConcurrency: f.lambdaConcurrency,
 			TokenTTL: f.tokenTTL, EventReorder: f.eventReorder, EventCoalesce: f.eventCoalesce, LambdaErrorRate: f.lambdaErrorRate,
@@ -180,15 +191,23 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	log.Info().Uint64("seed", p.Seed).Str("strategy", p.Stack.Strategy).Int("urls", p.Tokens()).
 		Int("uploads", p.Uploads()).Msg("load test")
+	stopProfiles, err := startProfiles(f.cpuProfile, f.memProfile)
+	if err != nil {
+		return err
+	}
 	res, err := loadtest.Run(ctx, p,
 		loadtest.WithLogger(log),
 		loadtest.WithProgress(stderr, isTerminal(stderr)))
+	if perr := stopProfiles(); perr != nil {
+		log.Error().Err(perr).Msg("writing the profiles")
+	}
 	if err != nil {
 		if errors.Is(err, loadtest.ErrFaultUnsupported) {
 			return usageError{err}
 		}
 		return err
 	}
+	defer res.Close()
 	rep := res.Report
 	if !rep.OK {
 		path := loadtest.HistoryPath(f.reportJSON)
@@ -223,6 +242,76 @@ func writeReportJSON(path string, write func(io.Writer) error) error {
 	if err := write(fh); err != nil {
 		fh.Close()
 		return fmt.Errorf("--report-json %s: %w", path, err)
+	}
+	return fh.Close()
+}
+
+// startProfiles starts a CPU profile into cpu and, for mem, a sampler that
+// writes a heap profile whenever the heap in use reaches a new peak (at most
+// once a second), so that the file shows where the peak went; stop ends both
+// and writes the heap at the end to mem+".end". Empty names profile nothing.
+func startProfiles(cpu, mem string) (stop func() error, err error) {
+	var stops []func() error
+	if cpu != "" {
+		fh, err := os.Create(cpu)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(fh); err != nil {
+			fh.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		stops = append(stops, func() error { pprof.StopCPUProfile(); return fh.Close() })
+	}
+	if mem != "" {
+		if err := writeHeapProfile(mem); err != nil { // fail early on a bad path
+			return nil, fmt.Errorf("--memprofile: %w", err)
+		}
+		done, exited := make(chan struct{}), make(chan error, 1)
+		go func() {
+			var peak uint64
+			var err error
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					exited <- err
+					return
+				case <-t.C:
+				}
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak {
+					peak = ms.HeapInuse
+					if werr := writeHeapProfile(mem); werr != nil && err == nil {
+						err = werr
+					}
+				}
+			}
+		}()
+		stops = append(stops, func() error {
+			close(done)
+			return errors.Join(<-exited, writeHeapProfile(mem+".end"))
+		})
+	}
+	return func() error {
+		var errs []error
+		for _, s := range stops {
+			errs = append(errs, s())
+		}
+		return errors.Join(errs...)
+	}, nil
+}
+
+func writeHeapProfile(path string) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(fh, 0); err != nil {
+		fh.Close()
+		return err
 	}
 	return fh.Close()
 }

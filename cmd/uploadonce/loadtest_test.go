@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,6 +85,7 @@ func TestLoadtestBadFlags(t *testing.T) {
 		{"--strategy", "nope"},
 		{"--method", "get"},
 		{"--clock", "sundial"},
+		{"--window", "-1"},
 		{"--no-such-flag"},
 		{"extra-arg"},
 	} {
@@ -91,5 +93,28 @@ func TestLoadtestBadFlags(t *testing.T) {
 		if code := exitCode(err, &bytes.Buffer{}); code != exitBadUsage {
 			t.Errorf("%v: exit %d (%v), want %d", args, code, err, exitBadUsage)
 		}
+	}
+}
+
+// TestLoadtestProfiles: --cpuprofile and --memprofile leave profiles (pprof
+// writes gzipped protobuf), and a run in windows reports so.
+func TestLoadtestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
+	err, out, errOut := runLoad(t, "--urls", "60", "--duplicates", "2", "--window", "25", "--cpuprofile", cpu, "--memprofile", mem)
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out, errOut)
+	}
+	for _, path := range []string{cpu, mem, mem + ".end"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Fatalf("%s: %d bytes, not a gzipped profile", path, len(b))
+		}
+	}
+	if !strings.Contains(out, "windows of 25") {
+		t.Fatalf("no window note in\n%s", out)
 	}
 }

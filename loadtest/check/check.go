@@ -20,11 +20,16 @@
 //  4. wrong_bytes: accepted/<name> does not hold the first accepted upload's
 //     bytes (its ETag differs from the first accepted decision's ETag, or
 //     matches no body MD5 the URL's successful uploads sent).
+//
+// Check judges a whole history. A Checker judges a run token by token as
+// each becomes final, in memory that does not grow with healthy tokens; the
+// two agree.
 package check
 
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/onetime"
@@ -87,7 +92,10 @@ const (
 
 // Assumption names.
 const (
-	AssumeDecisionKeyIssued  = "decision-for-unissued-key"
+	AssumeDecisionKeyIssued = "decision-for-unissued-key"
+	// AssumeDecisionAfterFinal: a decision came for an issued key after
+	// the engine had settled its window and judged the token.
+	AssumeDecisionAfterFinal = "decision-after-token-final"
 	AssumeEventPerUpload     = "2xx-upload-without-event"
 	AssumeLateRefused        = "late-upload-not-refused"
 	AssumeAcceptHasDelivery  = "accept-without-delivery"
@@ -164,6 +172,28 @@ const DefaultLinearizabilityTimeout = 20 * time.Second
 
 // Check judges h.
 func Check(h *history.Run, opts ...Options) Result {
+	c := NewChecker(opts...)
+	for _, t := range h.Tokens {
+		c.Add(t)
+	}
+	return c.Finish(h)
+}
+
+// Checker judges a run token by token, as each token's history becomes
+// final, so that a run of any size is checked in bounded memory: it keeps
+// counts, examples, and only the tokens whose verdict waits on facts known
+// at the end of the run (faults and evictions recorded later, the dropped
+// and exhausted event counters, a cut-short run). A healthy token is judged
+// in Add and forgotten; see needsRunFacts for the others. Check(h) and a
+// Checker fed the same tokens give the same Result.
+type Checker struct {
+	res      Result
+	lin      linChecker
+	deferred []*history.Token
+}
+
+// NewChecker returns an empty checker.
+func NewChecker(opts ...Options) *Checker {
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
@@ -171,20 +201,85 @@ func Check(h *history.Run, opts ...Options) Result {
 	if o.LinearizabilityTimeout <= 0 {
 		o.LinearizabilityTimeout = DefaultLinearizabilityTimeout
 	}
-	res := Result{ExplainedRejects: map[string]*Property{}, Assumptions: map[string]*Property{}}
-	for _, key := range h.OrphanKeys {
-		bump(res.Assumptions, AssumeDecisionKeyIssued, key)
+	return &Checker{res: Result{ExplainedRejects: map[string]*Property{}, Assumptions: map[string]*Property{}},
+		lin: linChecker{budget: o.LinearizabilityTimeout}}
+}
+
+// Add judges t, whose history must be final: no decision for its key may
+// follow. The checker does not keep t unless its verdict needs the run's
+// end (then it must not change either).
+func (c *Checker) Add(t *history.Token) {
+	c.lin.add(t)
+	if needsRunFacts(t) {
+		c.deferred = append(c.deferred, t)
+		return
+	}
+	checkToken(&history.Meta{}, t, &c.res)
+}
+
+// Finish judges the tokens that waited for the run's end with h's meta,
+// counts h's orphans, and returns the result. It does not read h.Tokens:
+// Add them first. The checker must not be used afterwards.
+func (c *Checker) Finish(h *history.Run) Result {
+	res := &c.res
+	for i, key := range h.OrphanKeys {
+		name := AssumeDecisionKeyIssued
+		if i < len(h.OrphanLate) && h.OrphanLate[i] {
+			name = AssumeDecisionAfterFinal
+		}
+		bump(res.Assumptions, name, key)
 	}
 	res.Counts.Decisions += len(h.OrphanDecision)
 	res.Counts.Deliveries += h.OrphanDelivery
-	for _, t := range h.Tokens {
-		checkToken(h, t, &res)
+	for _, t := range c.deferred {
+		checkToken(&h.Meta, t, res)
 	}
-	res.Linearizable, res.NonLinearizable = linearizable(h, o.LinearizabilityTimeout)
-	return res
+	c.deferred = nil
+	res.Linearizable, res.NonLinearizable = c.lin.verdict(&h.Meta)
+	return *res
 }
 
-func checkToken(h *history.Run, t *history.Token, res *Result) {
+// needsRunFacts reports whether t's verdict depends on what is known only
+// at the end of the run; checkToken reads the meta only for such tokens.
+func needsRunFacts(t *history.Token) bool {
+	if t.IssueErr != "" || t.Key == "" {
+		return false
+	}
+	anyOK := false
+	for _, u := range t.Uploads {
+		if u.Sent == 0 && u.Status == 0 && u.Err == "" {
+			return true // never sent: fine only in a cut-short run
+		}
+		anyOK = anyOK || (u.Err == "" && u.OK())
+	}
+	if anyOK && len(t.Deliveries) == 0 {
+		return true // explained only by dropped events or a cut-short run
+	}
+	if slices.ContainsFunc(t.Decisions, history.Decision.Accepted) {
+		return t.AcceptedETag == "" // explained only by a cut-short run
+	}
+	// Nothing accepted: owed an accept? Then explain() reads the faults.
+	first := firstInTime(t)
+	return first != nil && first.Err == "" && first.OK()
+}
+
+// firstInTime returns the first upload sent before the URL expired, nil
+// when there is none.
+func firstInTime(t *history.Token) *history.Upload {
+	var first *history.Upload
+	for i := range t.Uploads {
+		u := &t.Uploads[i]
+		if u.Late || (u.Sent == 0 && u.Status == 0 && u.Err == "") {
+			continue
+		}
+		if first == nil || u.Sent < first.Sent {
+			first = u
+		}
+	}
+	return first
+}
+
+func checkToken(m *history.Meta, t *history.Token, res *Result) {
 	c := &res.Counts
 	c.Tokens++
 	c.Deliveries += len(t.Deliveries)
@@ -196,11 +291,11 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 		return
 	}
 
-	okMD5 := map[string]bool{}
-	anyOK, unknown := false, h.Meta.Partial
+	var okMD5 []string // few uploads per URL: a slice beats a map
+	anyOK, unknown := false, m.Partial
 	for _, u := range t.Uploads {
 		if u.Sent == 0 && u.Status == 0 && u.Err == "" {
-			if !h.Meta.Partial {
+			if !m.Partial {
 				bump(res.Assumptions, AssumeUploadHasOutcome, name)
 			}
 			continue // never sent: the run was cut short
@@ -213,7 +308,7 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 		case u.OK():
 			c.OK++
 			anyOK = true
-			okMD5[u.BodyMD5] = true
+			okMD5 = append(okMD5, u.BodyMD5)
 		}
 		if u.Late {
 			c.Late++
@@ -222,15 +317,11 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 			}
 		}
 	}
-	if anyOK && len(t.Deliveries) == 0 && h.Meta.EventsDropped == 0 && !h.Meta.Partial {
+	if anyOK && len(t.Deliveries) == 0 && m.EventsDropped == 0 && !m.Partial {
 		bump(res.Assumptions, AssumeEventPerUpload, name)
 	}
 
-	delivered := map[string]bool{}
-	for _, d := range t.Deliveries {
-		delivered[d.ID()] = true
-	}
-	acceptedIDs := map[string]bool{}
+	var acceptedIDs []string
 	var first *history.Decision
 	late := false
 	for i := range t.Decisions {
@@ -244,10 +335,13 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 		if first == nil {
 			first = d
 		}
-		if !delivered[d.ID()] {
+		id := d.ID()
+		if !slices.ContainsFunc(t.Deliveries, func(dl history.Delivery) bool { return dl.ID() == id }) {
 			bump(res.Assumptions, AssumeAcceptHasDelivery, name)
 		}
-		acceptedIDs[d.ID()] = true
+		if !slices.Contains(acceptedIDs, id) {
+			acceptedIDs = append(acceptedIDs, id)
+		}
 		if !t.Expires.IsZero() && !d.EventTime.IsZero() && !d.EventTime.Before(t.Expires) {
 			late = true
 		}
@@ -261,27 +355,18 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 	}
 	if first != nil {
 		switch {
-		case t.AcceptedETag == "" && h.Meta.Partial:
+		case t.AcceptedETag == "" && m.Partial:
 			// the copy may not have happened before the run was cut
 		case t.AcceptedETag == "":
 			bump(res.Assumptions, AssumeAcceptedObjectHead, name)
-		case t.AcceptedETag != first.ETag || (len(okMD5) > 0 && !okMD5[t.AcceptedETag]):
+		case t.AcceptedETag != first.ETag || (len(okMD5) > 0 && !slices.Contains(okMD5, t.AcceptedETag)):
 			res.WrongBytes.add(name)
 		}
 		return
 	}
 
 	// Nothing accepted: was it owed an accept?
-	var firstInTime *history.Upload
-	for i := range t.Uploads {
-		u := &t.Uploads[i]
-		if u.Late || (u.Sent == 0 && u.Status == 0 && u.Err == "") {
-			continue
-		}
-		if firstInTime == nil || u.Sent < firstInTime.Sent {
-			firstInTime = u
-		}
-	}
+	firstInTime := firstInTime(t)
 	switch {
 	case firstInTime == nil:
 		return // only late uploads, or none: nothing is owed
@@ -291,7 +376,7 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 	case !firstInTime.OK():
 		return // refused by S3 (e.g. a bad signature): nothing is owed
 	}
-	if cause := explain(h, t); cause != "" {
+	if cause := explain(m, t); cause != "" {
 		bump(res.ExplainedRejects, cause, name)
 		return
 	}
@@ -303,8 +388,9 @@ func checkToken(h *history.Run, t *history.Token, res *Result) {
 }
 
 // explain returns the cause of a URL's missing accept, "" when none is known.
-func explain(h *history.Run, t *history.Token) string {
+func explain(m *history.Meta, t *history.Token) string {
 	var missingAt, lastAt int64 = -1, -1
+	var missing *history.Decision
 	retriedBefore := false // a fail-closed attempt came before the miss
 	for _, d := range t.Decisions {
 		switch d.Reason {
@@ -314,7 +400,7 @@ func explain(h *history.Run, t *history.Token) string {
 			return CauseOverwritten
 		case onetime.ReasonTokenMissing:
 			if missingAt < 0 {
-				missingAt = d.At
+				missingAt, missing = d.At, &d
 			}
 		}
 		if d.Retryable && missingAt < 0 {
@@ -323,13 +409,13 @@ func explain(h *history.Run, t *history.Token) string {
 		lastAt = max(lastAt, d.At)
 	}
 	if missingAt >= 0 {
-		if cause := lostCause(h, t, missingAt); cause != "" {
+		if cause := lostCause(m, t, missingAt); cause != "" {
 			return cause
 		}
-		if ttlElapsed(h, t, missingAt) {
+		if ttlElapsed(m, t, missing) {
 			return CauseTokenTTL
 		}
-		if kind := unavailable(h, missingAt); kind != "" && retriedBefore {
+		if kind := unavailable(m, missingAt); kind != "" && retriedBefore {
 			return CauseMemcachedUnavailable + kind
 		}
 		return ""
@@ -339,14 +425,14 @@ func explain(h *history.Run, t *history.Token) string {
 		allRetryable = allRetryable && d.Retryable
 	}
 	switch {
-	case allRetryable && h.Meta.RetriesExhausted > 0:
-		if kind := unavailable(h, lastAt); kind != "" {
+	case allRetryable && m.RetriesExhausted > 0:
+		if kind := unavailable(m, lastAt); kind != "" {
 			return CauseMemcachedUnavailable + kind
 		}
 		return CauseRetriesExhausted
-	case len(t.Decisions) == 0 && len(t.Deliveries) > 0 && h.Meta.RetriesExhausted > 0:
+	case len(t.Decisions) == 0 && len(t.Deliveries) > 0 && m.RetriesExhausted > 0:
 		return CauseRetriesExhausted // function errors fail before the verifier decides
-	case len(t.Decisions) == 0 && h.Meta.EventsDropped > 0:
+	case len(t.Decisions) == 0 && m.EventsDropped > 0:
 		return CauseEventDropped
 	}
 	return ""
@@ -356,9 +442,9 @@ func explain(h *history.Run, t *history.Token) string {
 // missingAt: the latest restart or flush between the issue and the miss,
 // else an injected memory limit in force by then, else evictions the server
 // reported during the run.
-func lostCause(h *history.Run, t *history.Token, missingAt int64) string {
+func lostCause(m *history.Meta, t *history.Token, missingAt int64) string {
 	kind, evicted := "", false
-	for _, f := range h.Meta.Faults {
+	for _, f := range m.Faults {
 		if f.Err != "" {
 			continue
 		}
@@ -384,15 +470,21 @@ func lostCause(h *history.Run, t *history.Token, missingAt int64) string {
 	return ""
 }
 
-// ttlElapsed reports that t's token had outlived its TTL at ns at: on the
-// real clock by the issue time, on the virtual clock (every token issued
-// at offset 0) by the engine's token-ttl-elapsed record.
-func ttlElapsed(h *history.Run, t *history.Token, at int64) bool {
-	if h.Meta.Clock == "real" {
-		return h.Meta.TokenTTL > 0 && t.IssueCall+int64(h.Meta.TokenTTL) <= at
+// ttlElapsed reports that t's token had outlived its TTL when the verifier
+// found it missing (decision d): on the real clock by the issue time, on
+// the virtual clock by the run clock of the decision, which the memcached
+// expiring the token shares. Histories without the decision's run clock
+// fall back to the engine's token-ttl-elapsed record (every token issued at
+// offset 0).
+func ttlElapsed(m *history.Meta, t *history.Token, d *history.Decision) bool {
+	if m.Clock == "real" {
+		return m.TokenTTL > 0 && t.IssueCall+int64(m.TokenTTL) <= d.At
 	}
-	for _, f := range h.Meta.Faults {
-		if f.Kind == plan.RecordedTokenTTLElapsed && f.Err == "" && f.Ns <= at {
+	if !d.Time.IsZero() && !t.Issued.IsZero() && m.TokenTTL > 0 {
+		return !d.Time.Before(t.Issued.Add(m.TokenTTL))
+	}
+	for _, f := range m.Faults {
+		if f.Kind == plan.RecordedTokenTTLElapsed && f.Err == "" && f.Ns <= d.At {
 			return true
 		}
 	}
@@ -401,9 +493,9 @@ func ttlElapsed(h *history.Run, t *history.Token, at int64) bool {
 
 // unavailable returns the latest fault that made memcached fail or time out
 // (pause, latency, connection limit) applied by ns at, or "".
-func unavailable(h *history.Run, at int64) string {
+func unavailable(m *history.Meta, at int64) string {
 	kind := ""
-	for _, f := range h.Meta.Faults {
+	for _, f := range m.Faults {
 		switch f.Kind {
 		case plan.FaultMemcachedPause, plan.FaultMemcachedLatency, plan.FaultMemcachedConnLimit:
 			if f.Err == "" && f.Ns <= at {

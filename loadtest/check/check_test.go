@@ -278,3 +278,85 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, Check(tc.run())) })
 	}
 }
+
+// TestCheckerWaitsForRunFacts: a Checker judges healthy tokens as they
+// come, and the tokens whose verdict depends on the end of the run (faults
+// and evictions recorded after them) with the meta given to Finish, as
+// Check does.
+func TestCheckerWaitsForRunFacts(t *testing.T) {
+	missing := func(key string) *history.Token {
+		return tok(key, dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"), dec(31, rej, onetime.ReasonTokenMissing, "02", "aa"))
+	}
+	healthy := tok("ok", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"), dec(31, rej, onetime.ReasonTokenConsumed, "02", "aa"))
+	for _, tc := range []struct {
+		name   string
+		faults []history.Fault
+		// want: false rejects, explained by eviction, linearizability
+		falseRejects, evicted int
+		lin                   string
+	}{
+		// Without a cause, a token gone before any winner is a false
+		// reject, and under a memcached strategy not linearizable.
+		{"no cause", nil, 1, 0, NotLinearizable},
+		// Evictions are recorded after the run: the same token is then
+		// explained, and the model allows a token to vanish.
+		{"evictions recorded at the end", []history.Fault{{Kind: plan.RecordedEvictions, Ns: 99}}, 0, 1, Linearizable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewChecker()
+			c.Add(healthy)
+			c.Add(missing("gone"))
+			h := &history.Run{Meta: history.Meta{Strategy: onetime.CAS, Faults: tc.faults}}
+			r := c.Finish(h)
+			evicted := 0
+			if p := r.ExplainedRejects[CauseTokenEvicted]; p != nil {
+				evicted = p.Count
+			}
+			if r.FalseReject.Count != tc.falseRejects || evicted != tc.evicted || r.Linearizable != tc.lin || r.Counts.Tokens != 2 {
+				t.Fatalf("%s explained %v counts %+v", r.String(), r.ExplainedRejects, r.Counts)
+			}
+			h.Tokens = []*history.Token{healthy, missing("gone")}
+			if all := Check(h); all.String() != r.String() || all.Counts != r.Counts {
+				t.Fatalf("Check %s, Checker %s", all.String(), r.String())
+			}
+		})
+	}
+}
+
+// TestTTLPerToken: on the virtual clock a miss is put down to the token TTL
+// by the run clock of the decision against the token's own issue, so that
+// in a run of windows a later window's miss is not excused by an earlier
+// window's TTL.
+func TestTTLPerToken(t *testing.T) {
+	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ttl := 15 * time.Minute
+	miss := func(key string, issue time.Time, decidedAfter time.Duration) *history.Token {
+		d := dec(30, rej, onetime.ReasonTokenMissing, "01", "aa")
+		d.Time = issue.Add(decidedAfter)
+		k := tok(key, d)
+		k.Issued = issue
+		return k
+	}
+	h := &history.Run{Meta: history.Meta{Strategy: onetime.CAS, Clock: "virtual", TokenTTL: ttl,
+		// an earlier window's TTL elapsed before both misses
+		Faults: []history.Fault{{Kind: plan.RecordedTokenTTLElapsed, Ns: 1}}},
+		Tokens: []*history.Token{miss("expired", issued, ttl), miss("lost", issued.Add(time.Hour), time.Minute)}}
+	r := Check(h)
+	if p := r.ExplainedRejects[CauseTokenTTL]; p == nil || p.Count != 1 || p.Examples[0] != "expired" ||
+		r.FalseReject.Count != 1 || r.FalseReject.Examples[0] != "lost" {
+		t.Fatalf("%s explained %v false rejects %v", r.String(), r.ExplainedRejects, r.FalseReject.Examples)
+	}
+}
+
+// TestLateOrphan: a decision for a key whose token was already judged is a
+// failed assumption of its own, not a decision for an unissued key.
+func TestLateOrphan(t *testing.T) {
+	h := &history.Run{Meta: history.Meta{Strategy: onetime.CAS},
+		OrphanDecision: []history.Decision{dec(40, rej, onetime.ReasonTokenConsumed, "03", "aa"), dec(41, acc, onetime.ReasonFirstUse, "04", "bb")},
+		OrphanKeys:     []string{"judged", "never-issued"}, OrphanLate: []bool{true, false}}
+	r := Check(h)
+	late, unissued := r.Assumptions[AssumeDecisionAfterFinal], r.Assumptions[AssumeDecisionKeyIssued]
+	if late == nil || late.Examples[0] != "judged" || unissued == nil || unissued.Examples[0] != "never-issued" || r.OK() {
+		t.Fatalf("assumptions %v", r.Assumptions)
+	}
+}

@@ -1,7 +1,9 @@
 package check
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -105,11 +107,89 @@ func claims(t *history.Token) []porcupine.Operation {
 	return ops
 }
 
-// linearizable checks every key's claims; it returns the verdict and the
-// keys that are not linearizable.
-func linearizable(h *history.Run, timeout time.Duration) (string, Property) {
-	strict := onetime.UsesMemcached(h.Meta.Strategy)
-	for _, f := range h.Meta.Faults {
+// linChecker checks each token's claims as the token is added. Whether a
+// lost claim before any winner is allowed (the strict model) depends on
+// faults that may be recorded after the token, so a token illegal under the
+// strict model is checked again under the lenient one, which allows more:
+// illegal under both is non-linearizable whatever the faults; illegal only
+// under the strict model counts if the run's faults keep the model strict.
+type linChecker struct {
+	strictModel, lenientModel porcupine.Model
+	// budget bounds the time spent in porcupine over the whole run.
+	budget    time.Duration
+	spent     time.Duration
+	timedOut  bool
+	bad       Property // illegal under both models
+	badStrict Property // illegal under the strict model only
+}
+
+func (l *linChecker) add(t *history.Token) {
+	ops := claims(t)
+	if len(ops) == 0 || l.timedOut {
+		return
+	}
+	if l.strictModel.Step == nil {
+		l.strictModel, l.lenientModel = registerModel(true), registerModel(false)
+	}
+	switch l.check(l.strictModel, ops) {
+	case porcupine.Ok:
+		return
+	case porcupine.Unknown:
+		l.timedOut = true
+		return
+	}
+	switch l.check(l.lenientModel, ops) {
+	case porcupine.Illegal:
+		l.bad.add(t.Key)
+	case porcupine.Ok:
+		l.badStrict.add(t.Key)
+	default:
+		l.timedOut = true
+	}
+}
+
+// check decides one key's operations. A sequential history (no two
+// operations overlap, the common case) is replayed on the model directly;
+// only overlapping ones go to porcupine, within what is left of the budget.
+func (l *linChecker) check(m porcupine.Model, ops []porcupine.Operation) porcupine.CheckResult {
+	if sequential(ops) {
+		state := m.Init()
+		for _, op := range ops {
+			ok, next := m.Step(state, op.Input, op.Output)
+			if !ok {
+				return porcupine.Illegal
+			}
+			state = next
+		}
+		return porcupine.Ok
+	}
+	left := l.budget - l.spent
+	if left <= 0 {
+		return porcupine.Unknown
+	}
+	start := time.Now()
+	r := porcupine.CheckOperationsTimeout(m, ops, left)
+	l.spent += time.Since(start)
+	return r
+}
+
+// sequential reports whether ops, in call order, each return before the
+// next is called; it sorts ops by call time.
+func sequential(ops []porcupine.Operation) bool {
+	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	for i := 1; i < len(ops); i++ {
+		if ops[i-1].Return >= ops[i].Call {
+			return false
+		}
+	}
+	return true
+}
+
+// verdict returns the verdict and the keys that are not linearizable,
+// given the run's meta (its faults decide whether the model is strict).
+func (l *linChecker) verdict(m *history.Meta) (string, Property) {
+	strict := onetime.UsesMemcached(m.Strategy)
+	for _, f := range m.Faults {
 		if f.Err != "" {
 			continue
 		}
@@ -119,31 +199,19 @@ func linearizable(h *history.Run, timeout time.Duration) (string, Property) {
 			strict = false // tokens may vanish without a winner
 		}
 	}
-	model := registerModel(strict)
-	deadline := time.Now().Add(timeout)
-	var bad Property
-	timedOut := false
-	for _, t := range h.Tokens {
-		ops := claims(t)
-		if len(ops) == 0 {
-			continue
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			timedOut = true
-			break
-		}
-		switch porcupine.CheckOperationsTimeout(model, ops, left) {
-		case porcupine.Illegal:
-			bad.add(t.Key)
-		case porcupine.Unknown:
-			timedOut = true
+	bad := l.bad
+	if strict {
+		bad.Count += l.badStrict.Count
+		for _, k := range l.badStrict.Examples {
+			if len(bad.Examples) < MaxExamples {
+				bad.Examples = append(bad.Examples, k)
+			}
 		}
 	}
 	switch {
 	case bad.Count > 0:
 		return NotLinearizable, bad
-	case timedOut:
+	case l.timedOut:
 		return LinUnknown, bad
 	}
 	return Linearizable, bad

@@ -11,6 +11,11 @@
 // time.Since(base) so that it is monotonic. Server-side stamps are taken
 // under the recorder's lock, so their order in a token's slices is the order
 // of their timestamps.
+//
+// A history file is JSON Lines: one meta record, one record per token, one
+// per orphan decision. A long run writes token records with a TokenWriter as
+// its tokens become final, and WriteWithTokens assembles the file; Read
+// takes records in any order.
 package history
 
 import (
@@ -18,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"sort"
 	"strings"
@@ -75,16 +81,19 @@ func (d Delivery) ID() string { return UploadID(d.VersionID, d.Sequencer) }
 
 // Decision is one verifier decision.
 type Decision struct {
-	At         int64          `json:"at_ns"`
-	Decision   string         `json:"decision"`
-	Reason     onetime.Reason `json:"reason"`
-	Detail     string         `json:"detail,omitempty"`
-	ETag       string         `json:"etag"`
-	VersionID  string         `json:"version_id,omitempty"`
-	Sequencer  string         `json:"sequencer"`
-	EventTime  time.Time      `json:"event_time"` // run clock: when S3 finished the write
-	Redelivery bool           `json:"redelivery,omitempty"`
-	Retryable  bool           `json:"retryable,omitempty"`
+	At        int64          `json:"at_ns"`
+	Decision  string         `json:"decision"`
+	Reason    onetime.Reason `json:"reason"`
+	Detail    string         `json:"detail,omitempty"`
+	ETag      string         `json:"etag"`
+	VersionID string         `json:"version_id,omitempty"`
+	Sequencer string         `json:"sequencer"`
+	EventTime time.Time      `json:"event_time"` // run clock: when S3 finished the write
+	// Time is the run clock when the verifier decided; zero in histories
+	// written before it was recorded.
+	Time       time.Time `json:"time,omitzero"`
+	Redelivery bool      `json:"redelivery,omitempty"`
+	Retryable  bool      `json:"retryable,omitempty"`
 }
 
 // ID returns UploadID of the decision.
@@ -143,27 +152,41 @@ type Meta struct {
 
 // Run is a whole run: the meta, every token, and the server-side records
 // whose key no token has (the checker treats them as an assumption failure).
+// Tokens may be nil when a long run streamed them to a file instead (see
+// TokenWriter and WriteWithTokens).
 type Run struct {
 	Meta           Meta       `json:"meta"`
 	Tokens         []*Token   `json:"-"`
 	OrphanDecision []Decision `json:"-"`
 	OrphanKeys     []string   `json:"-"`
-	OrphanDelivery int        `json:"-"`
+	// OrphanLate marks, per orphan decision, one whose key was issued but
+	// whose token had already been released as final (Recorder.Release):
+	// the decision came after its window settled. Nil when none did.
+	OrphanLate     []bool `json:"-"`
+	OrphanDelivery int    `json:"-"`
 }
 
-// Recorder builds a Run while the load runs. It is safe for concurrent use.
+// Recorder attaches the server-side log to the tokens of a run while the
+// load runs. It is safe for concurrent use.
+//
+// It holds a token from Add until Release: a long run releases each window
+// of tokens once its decisions are final, so the recorder's memory is
+// bounded by the tokens in flight plus 8 bytes per released key (to tell a
+// late decision from one for a key never issued).
 type Recorder struct {
 	base time.Time
 
-	mu      sync.Mutex
-	tokens  []*Token
-	byKey   map[string]*Token
-	orphans []Decision
-	orphKey []string
-	orphDel int
-	faults  []Fault
-	// accepted tracks, per key, the first accepted upload id, to count
-	// double accepts while the run goes (for the progress line).
+	mu       sync.Mutex
+	byKey    map[string]*Token
+	released map[uint64]struct{} // maphash of released keys
+	seed     maphash.Seed
+	orphans  []Decision
+	orphKey  []string
+	orphLate []bool
+	orphDel  int
+	faults   []Fault
+	// accepted tracks, per key in flight, the first accepted upload id, to
+	// count double accepts while the run goes (for the progress line).
 	accepted map[string]string
 	doubles  atomic.Int64
 	decided  atomic.Int64
@@ -171,7 +194,8 @@ type Recorder struct {
 
 // NewRecorder starts the monotonic base now.
 func NewRecorder() *Recorder {
-	return &Recorder{base: time.Now(), byKey: map[string]*Token{}, accepted: map[string]string{}}
+	return &Recorder{base: time.Now(), byKey: map[string]*Token{}, released: map[uint64]struct{}{},
+		seed: maphash.MakeSeed(), accepted: map[string]string{}}
 }
 
 // Now returns ns since base.
@@ -181,14 +205,30 @@ func (r *Recorder) Now() int64 { return int64(time.Since(r.base)) }
 func (r *Recorder) At(t time.Time) int64 { return int64(t.Sub(r.base)) }
 
 // Add registers an issued token; deliveries and decisions of its key are
-// attached from now on. The token is owned by the caller until the run ends,
-// except for Deliveries and Decisions, which only the recorder writes.
+// attached from now on. The token belongs to the caller, except for
+// Deliveries and Decisions, which only the recorder writes until Release.
 func (r *Recorder) Add(t *Token) {
+	if t.Key == "" {
+		return // a failed issue: nothing can be attached to it
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.tokens = append(r.tokens, t)
-	if t.Key != "" {
-		r.byKey[t.Key] = t
+	r.byKey[t.Key] = t
+}
+
+// Release stops attaching records to the tokens: their histories are final
+// (the emulator settled) and the caller may check, write and drop them. A
+// later decision for one of their keys becomes a late orphan.
+func (r *Recorder) Release(ts []*Token) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range ts {
+		if t.Key == "" {
+			continue
+		}
+		delete(r.byKey, t.Key)
+		delete(r.accepted, t.Key)
+		r.released[maphash.String(r.seed, t.Key)] = struct{}{}
 	}
 }
 
@@ -211,12 +251,21 @@ func (r *Recorder) OnDecision(od onetime.Decision) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d := Decision{At: r.Now(), Decision: od.Decision, Reason: od.Reason, Detail: od.Detail, ETag: od.ETag,
-		VersionID: od.VersionID, Sequencer: od.Sequencer, EventTime: od.EventTime, Redelivery: od.Redelivery, Retryable: od.Retryable}
+		VersionID: od.VersionID, Sequencer: od.Sequencer, EventTime: od.EventTime, Time: od.Time,
+		Redelivery: od.Redelivery, Retryable: od.Retryable}
 	r.decided.Add(1)
 	t, ok := r.byKey[od.Key]
 	if !ok {
 		r.orphans = append(r.orphans, d)
 		r.orphKey = append(r.orphKey, od.Key)
+		if _, late := r.released[maphash.String(r.seed, od.Key)]; late {
+			if r.orphLate == nil {
+				r.orphLate = make([]bool, len(r.orphans)-1, len(r.orphans))
+			}
+			r.orphLate = append(r.orphLate, true)
+		} else if r.orphLate != nil {
+			r.orphLate = append(r.orphLate, false)
+		}
 		return
 	}
 	t.Decisions = append(t.Decisions, d)
@@ -247,14 +296,15 @@ func (r *Recorder) DoubleAccepts() int64 { return r.doubles.Load() }
 // Decided returns the decisions seen so far.
 func (r *Recorder) Decided() int64 { return r.decided.Load() }
 
-// Run returns the history. Call it after the load and the emulator are
-// quiet; later subscriptions calls still land in the same tokens.
+// Run returns the meta, the faults and the orphans. Tokens are the
+// caller's (see Add) and are not in it. Call it after the load and the
+// emulator are quiet.
 func (r *Recorder) Run(meta Meta) *Run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	meta.Faults = append([]Fault(nil), r.faults...)
-	return &Run{Meta: meta, Tokens: append([]*Token(nil), r.tokens...),
-		OrphanDecision: append([]Decision(nil), r.orphans...), OrphanKeys: append([]string(nil), r.orphKey...), OrphanDelivery: r.orphDel}
+	return &Run{Meta: meta, OrphanDecision: append([]Decision(nil), r.orphans...),
+		OrphanKeys: append([]string(nil), r.orphKey...), OrphanLate: append([]bool(nil), r.orphLate...), OrphanDelivery: r.orphDel}
 }
 
 // Lines of the JSON Lines file: one "meta" line, one line per token, one per
@@ -265,15 +315,45 @@ type line struct {
 	Token    *Token    `json:"token,omitempty"`
 	Key      string    `json:"key,omitempty"`
 	Decision *Decision `json:"decision,omitempty"`
+	Late     bool      `json:"late,omitempty"`
 	Count    int       `json:"count,omitempty"`
 }
 
+// TokenWriter writes token records of the JSON Lines format one at a time,
+// so that a long run can stream finished tokens to a file and keep none in
+// memory; WriteWithTokens later puts them in a whole history file.
+type TokenWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewTokenWriter writes to w; call Flush at the end.
+func NewTokenWriter(w io.Writer) *TokenWriter {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	return &TokenWriter{bw: bw, enc: json.NewEncoder(bw)}
+}
+
+// Write appends one token record.
+func (tw *TokenWriter) Write(t *Token) error { return tw.enc.Encode(line{Type: "token", Token: t}) }
+
+// Flush writes out what is buffered.
+func (tw *TokenWriter) Flush() error { return tw.bw.Flush() }
+
 // Write writes the run as JSON Lines.
-func (h *Run) Write(w io.Writer) error {
+func (h *Run) Write(w io.Writer) error { return h.WriteWithTokens(w, nil) }
+
+// WriteWithTokens writes the run as JSON Lines, with the token records a
+// TokenWriter wrote to tokens (may be nil) before those of h.Tokens.
+func (h *Run) WriteWithTokens(w io.Writer, tokens io.Reader) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	if err := enc.Encode(line{Type: "meta", Meta: &h.Meta}); err != nil {
 		return err
+	}
+	if tokens != nil {
+		if _, err := bw.ReadFrom(tokens); err != nil {
+			return err
+		}
 	}
 	for _, t := range h.Tokens {
 		if err := enc.Encode(line{Type: "token", Token: t}); err != nil {
@@ -281,7 +361,8 @@ func (h *Run) Write(w io.Writer) error {
 		}
 	}
 	for i := range h.OrphanDecision {
-		if err := enc.Encode(line{Type: "orphan-decision", Key: h.OrphanKeys[i], Decision: &h.OrphanDecision[i]}); err != nil {
+		if err := enc.Encode(line{Type: "orphan-decision", Key: h.OrphanKeys[i], Decision: &h.OrphanDecision[i],
+			Late: i < len(h.OrphanLate) && h.OrphanLate[i]}); err != nil {
 			return err
 		}
 	}
@@ -322,8 +403,14 @@ func Read(r io.Reader) (*Run, error) {
 			if l.Decision == nil {
 				return nil, fmt.Errorf("history record %d: orphan decision without body", n)
 			}
+			if l.Late && h.OrphanLate == nil {
+				h.OrphanLate = make([]bool, len(h.OrphanDecision))
+			}
 			h.OrphanDecision = append(h.OrphanDecision, *l.Decision)
 			h.OrphanKeys = append(h.OrphanKeys, l.Key)
+			if h.OrphanLate != nil {
+				h.OrphanLate = append(h.OrphanLate, l.Late)
+			}
 		case "orphan-deliveries":
 			h.OrphanDelivery += l.Count
 		default:

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -79,107 +80,141 @@ const (
 // Phases lists the latency phases in report order.
 var Phases = []string{PhaseIssue, PhaseUpload, PhaseVerify, PhaseEndToEnd}
 
-// Latencies computes every phase's distribution from a history.
-func Latencies(h *history.Run) map[string]Summary {
-	hs := map[string]*Histogram{}
+// Collector accumulates a run's latencies, statuses, reasons and upload
+// phase token by token, in constant memory, so that tokens can be dropped
+// once added. It is not safe for concurrent use.
+//
+// A run that goes in windows calls EndWindow after each: the upload phase is
+// then the sum of the windows' upload phases, leaving out the issues and
+// settles between them.
+type Collector struct {
+	hists       map[string]*Histogram
+	statuses    map[string]int
+	reasons     map[string]int
+	first, last int64 // this window's upload phase, ns since base; -1 before any upload
+	phase       time.Duration
+	uploads     int
+}
+
+// NewCollector returns an empty collector.
+func NewCollector() *Collector {
+	c := &Collector{hists: map[string]*Histogram{}, statuses: map[string]int{}, reasons: map[string]int{}, first: -1, last: -1}
 	for _, p := range Phases {
-		hs[p] = NewHistogram()
+		c.hists[p] = NewHistogram()
 	}
-	for _, t := range h.Tokens {
-		if t.IssueErr == "" && t.IssueReturn > 0 {
-			hs[PhaseIssue].Record(time.Duration(t.IssueReturn - t.IssueIntended))
+	return c
+}
+
+// Add adds one token's history.
+func (c *Collector) Add(t *history.Token) {
+	if t.IssueErr == "" && t.IssueReturn > 0 {
+		c.hists[PhaseIssue].Record(time.Duration(t.IssueReturn - t.IssueIntended))
+	}
+	firstSent := int64(-1)
+	for _, u := range t.Uploads {
+		switch {
+		case u.Err != "":
+			c.statuses["error"]++
+		case u.Status != 0:
+			c.statuses[strconv.Itoa(u.Status)]++
 		}
-		firstSent := int64(-1)
-		for _, u := range t.Uploads {
-			if u.Returned == 0 || u.Err != "" {
-				continue
+		if u.Sent != 0 || u.Returned != 0 {
+			c.uploads++
+			if c.first < 0 || u.Sent < c.first {
+				c.first = u.Sent
 			}
-			hs[PhaseUpload].Record(time.Duration(u.Returned - u.Intended))
-			if firstSent < 0 || u.Sent < firstSent {
-				firstSent = u.Sent
-			}
+			c.last = max(c.last, u.Returned)
 		}
-		// Pair each decision with the latest delivery of the same upload
-		// before it: a retry's decision then measures from its delivery.
-		for _, d := range t.Decisions {
-			var at int64 = -1
-			for _, dl := range t.Deliveries {
-				if dl.ID() == d.ID() && dl.At <= d.At {
-					at = dl.At
-				}
-			}
-			if at >= 0 {
-				hs[PhaseVerify].Record(time.Duration(d.At - at))
-			}
+		if u.Returned == 0 || u.Err != "" {
+			continue
 		}
-		if firstSent >= 0 {
-			for _, d := range t.Decisions {
-				if d.Accepted() {
-					hs[PhaseEndToEnd].Record(time.Duration(d.At - firstSent))
-					break
-				}
-			}
+		c.hists[PhaseUpload].Record(time.Duration(u.Returned - u.Intended))
+		if firstSent < 0 || u.Sent < firstSent {
+			firstSent = u.Sent
 		}
 	}
+	// Pair each decision with the latest delivery of the same upload
+	// before it: a retry's decision then measures from its delivery.
+	accepted := false
+	for _, d := range t.Decisions {
+		c.reasons[d.Decision+"/"+string(d.Reason)]++
+		var at int64 = -1
+		for _, dl := range t.Deliveries {
+			if dl.ID() == d.ID() && dl.At <= d.At {
+				at = dl.At
+			}
+		}
+		if at >= 0 {
+			c.hists[PhaseVerify].Record(time.Duration(d.At - at))
+		}
+		if firstSent >= 0 && !accepted && d.Accepted() {
+			accepted = true
+			c.hists[PhaseEndToEnd].Record(time.Duration(d.At - firstSent))
+		}
+	}
+}
+
+// EndWindow closes the current window's upload phase.
+func (c *Collector) EndWindow() {
+	c.phase += c.window()
+	c.first, c.last = -1, -1
+}
+
+func (c *Collector) window() time.Duration {
+	if c.first < 0 || c.last <= c.first {
+		return 0
+	}
+	return time.Duration(c.last - c.first)
+}
+
+// AddOrphans counts decisions that belong to no token.
+func (c *Collector) AddOrphans(ds []history.Decision) {
+	for _, d := range ds {
+		c.reasons[d.Decision+"/"+string(d.Reason)]++
+	}
+}
+
+// Latencies returns every phase's distribution.
+func (c *Collector) Latencies() map[string]Summary {
 	out := map[string]Summary{}
-	for p, hist := range hs {
+	for p, hist := range c.hists {
 		out[p] = hist.Summary()
 	}
 	return out
 }
 
 // Statuses counts upload answers by HTTP status; "error" for no answer.
-func Statuses(h *history.Run) map[string]int {
-	out := map[string]int{}
-	for _, t := range h.Tokens {
-		for _, u := range t.Uploads {
-			switch {
-			case u.Err != "":
-				out["error"]++
-			case u.Status != 0:
-				out[strconv.Itoa(u.Status)]++
-			}
-		}
-	}
-	return out
-}
+func (c *Collector) Statuses() map[string]int { return maps.Clone(c.statuses) }
 
 // Reasons counts decisions by "decision/reason".
-func Reasons(h *history.Run) map[string]int {
-	out := map[string]int{}
+func (c *Collector) Reasons() map[string]int { return maps.Clone(c.reasons) }
+
+// UploadPhase returns the wall time from the first upload send to the last
+// upload answer (summed over the windows), and the uploads answered in it.
+func (c *Collector) UploadPhase() (time.Duration, int) { return c.phase + c.window(), c.uploads }
+
+// collect adds a whole history.
+func collect(h *history.Run) *Collector {
+	c := NewCollector()
 	for _, t := range h.Tokens {
-		for _, d := range t.Decisions {
-			out[d.Decision+"/"+string(d.Reason)]++
-		}
+		c.Add(t)
 	}
-	for _, d := range h.OrphanDecision {
-		out[d.Decision+"/"+string(d.Reason)]++
-	}
-	return out
+	c.AddOrphans(h.OrphanDecision)
+	return c
 }
+
+// Latencies computes every phase's distribution from a history.
+func Latencies(h *history.Run) map[string]Summary { return collect(h).Latencies() }
+
+// Statuses counts upload answers by HTTP status; "error" for no answer.
+func Statuses(h *history.Run) map[string]int { return collect(h).Statuses() }
+
+// Reasons counts decisions by "decision/reason".
+func Reasons(h *history.Run) map[string]int { return collect(h).Reasons() }
 
 // UploadPhase returns the wall time from the first upload send to the last
 // upload answer, and the uploads answered in it.
-func UploadPhase(h *history.Run) (time.Duration, int) {
-	var first, last int64 = -1, -1
-	n := 0
-	for _, t := range h.Tokens {
-		for _, u := range t.Uploads {
-			if u.Sent == 0 && u.Returned == 0 {
-				continue
-			}
-			n++
-			if first < 0 || u.Sent < first {
-				first = u.Sent
-			}
-			last = max(last, u.Returned)
-		}
-	}
-	if first < 0 || last <= first {
-		return 0, n
-	}
-	return time.Duration(last - first), n
-}
+func UploadPhase(h *history.Run) (time.Duration, int) { return collect(h).UploadPhase() }
 
 // S3Requests is a snapshot of the fake S3's request counters.
 type S3Requests struct {
@@ -199,6 +234,12 @@ type S3Requests struct {
 func SnapshotS3(s *fakes3.Stats) S3Requests {
 	return S3Requests{Put: s.Put.Load(), Post: s.Post.Load(), Copy: s.Copy.Load(), Get: s.Get.Load(), Head: s.Head.Load(),
 		List: s.List.Load(), Delete: s.Delete.Load(), Other: s.Other.Load(), Denied: s.Denied.Load()}
+}
+
+// Add returns a + b.
+func (a S3Requests) Add(b S3Requests) S3Requests {
+	return S3Requests{a.Put + b.Put, a.Post + b.Post, a.Copy + b.Copy, a.Get + b.Get, a.Head + b.Head,
+		a.List + b.List, a.Delete + b.Delete, a.Other + b.Other, a.Denied + b.Denied}
 }
 
 // Sub returns a - b.

@@ -4,9 +4,9 @@
 // a Plan; the engine runs it.
 //
 // Times are offsets on the run's clock. On the virtual clock every token is
-// issued at offset 0 and the engine moves the clock from one offset to the
-// next, so a 40 s wait costs nothing; on the real clock offsets are waited
-// out, per token, from its own issue time.
+// issued at offset 0 (of its window, see Plan.Window) and the engine moves
+// the clock from one offset to the next, so a 40 s wait costs nothing; on
+// the real clock offsets are waited out, per token, from its own issue time.
 package plan
 
 import (
@@ -31,6 +31,12 @@ type Plan struct {
 	// Rate, when > 0, starts tokens at this many per second (open model):
 	// latency is measured from each token's intended start.
 	Rate float64
+	// Window, when > 0, runs the tokens on the virtual clock in windows of
+	// this many: a window is issued, uploaded and settled before the next is
+	// issued, so that a long run holds one window in memory. 0 issues every
+	// token before the first upload (what scenarios describe). A plan with
+	// faults, or on the real clock, runs in one window whatever this says.
+	Window int
 	// Faults fire at offsets from the start of the run.
 	Faults []Fault
 	// Timeout bounds the whole run, including waiting for late events.
@@ -168,6 +174,9 @@ func (p *Plan) Validate() error {
 	}
 	if p.Rate < 0 {
 		return errors.New("rate must not be negative")
+	}
+	if p.Window < 0 {
+		return errors.New("window must not be negative")
 	}
 	switch p.Stack.Clock {
 	case "", "virtual", "real":

@@ -115,7 +115,9 @@ type Violations struct {
 	WrongBytes   int `json:"wrong_bytes"`
 }
 
-// Throughput is uploads over the upload phase's wall time.
+// Throughput is uploads over the upload phase's wall time: from the first
+// upload sent to the last answer, summed over the run's windows (the issues
+// of a window and the settle after it are not in it).
 type Throughput struct {
 	UploadsPerS  float64 `json:"uploads_per_s"`
 	UploadPhaseS float64 `json:"upload_phase_s"`
