@@ -99,15 +99,17 @@ func (h *hooked) GetObject(b, k string, r *gofakes3.ObjectRangeRequest) (*gofake
 
 // PutObject implements gofakes3.Backend; gofakes3 calls it for PUT.
 func (h *hooked) PutObject(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
-	return h.put(s3event.ObjectCreatedPut, bucket, key, meta, input, size, cond, "")
+	res, _, err := h.put(s3event.ObjectCreatedPut, bucket, key, meta, input, size, cond, "")
+	return res, err
 }
 
-// put stores and emits eventName. The body is read before the key lock is
-// taken, so a slow client never blocks other writers of the key.
-func (h *hooked) put(eventName, bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions, requestID string) (gofakes3.PutObjectResult, error) {
+// put stores and emits eventName, and returns the ETag (hex MD5). The body
+// is read before the key lock is taken, so a slow client never blocks other
+// writers of the key.
+func (h *hooked) put(eventName, bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions, requestID string) (gofakes3.PutObjectResult, string, error) {
 	body, err := gofakes3.ReadAll(input, size)
 	if err != nil {
-		return gofakes3.PutObjectResult{}, err
+		return gofakes3.PutObjectResult{}, "", err
 	}
 	sum := md5.Sum(body)
 	mu := h.lockKey(bucket, key)
@@ -115,12 +117,13 @@ func (h *hooked) put(eventName, bucket, key string, meta map[string]string, inpu
 	defer mu.Unlock()
 	res, err := h.inner.PutObject(bucket, key, meta, bytes.NewReader(body), int64(len(body)), cond)
 	if err != nil {
-		return res, err
+		return res, "", err
 	}
-	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), etag: hex.EncodeToString(sum[:]), size: int64(len(body))})
+	etag := hex.EncodeToString(sum[:])
+	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), etag: etag, size: int64(len(body))})
 	h.emit(s3event.Write{EventName: eventName, Bucket: bucket, Key: key, Size: int64(len(body)),
-		ETag: hex.EncodeToString(sum[:]), VersionID: string(res.VersionID), RequestID: requestID})
-	return res, nil
+		ETag: etag, VersionID: string(res.VersionID), RequestID: requestID})
+	return res, etag, nil
 }
 
 // DeleteObject implements gofakes3.Backend.
@@ -177,7 +180,7 @@ func (h *hooked) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta ma
 	if meta == nil {
 		meta = obj.Metadata
 	}
-	if _, err := h.put(s3event.ObjectCreatedCopy, dstBucket, dstKey, meta, obj.Contents, obj.Size, nil, ""); err != nil {
+	if _, _, err := h.put(s3event.ObjectCreatedCopy, dstBucket, dstKey, meta, obj.Contents, obj.Size, nil, ""); err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
 	return gofakes3.CopyObjectResult{ETag: `"` + hex.EncodeToString(obj.Hash) + `"`,
@@ -205,7 +208,7 @@ func (h *hookedVersioned) ListBucketVersions(b string, p *gofakes3.Prefix, page 
 		return res, err
 	}
 	key := func(v gofakes3.VersionItem) (string, uint64) {
-		k, id, _ := versionItem(v)
+		k, id := versionItem(v)
 		return k, h.versionOrder(b, k, string(id))
 	}
 	sort.SliceStable(res.Versions, func(i, j int) bool {
@@ -289,29 +292,13 @@ func (h *hookedVersioned) DeleteObjectVersion(bucket, key string, v gofakes3.Ver
 // versions themselves are intact). Removing a current delete marker while
 // versions remain is refused as NotImplemented for the same reason.
 func (h *hookedVersioned) deleteVersionLocked(bucket, key string, v gofakes3.VersionID) (gofakes3.ObjectDeleteResult, error) {
-	list, err := h.versioned.ListBucketVersions(bucket, &gofakes3.Prefix{Prefix: key, HasPrefix: true}, nil)
-	if err != nil {
-		return gofakes3.ObjectDeleteResult{}, err
-	}
-	var target gofakes3.VersionItem
-	others := 0
-	for _, it := range list.Versions {
-		k, id, _ := versionItem(it)
-		if k != key {
-			continue
-		}
-		if id == v {
-			target = it
-		} else {
-			others++
-		}
-	}
-	if target == nil {
+	// The decorator's own index, not s3mem's listing, which walks the bucket.
+	target, found, latest, others := h.findVersion(bucket, key, string(v))
+	if !found {
 		return gofakes3.ObjectDeleteResult{}, nil // S3: deleting a missing version succeeds
 	}
-	_, _, latest := versionItem(target)
 	if latest && others > 0 {
-		if _, isMarker := target.(*gofakes3.DeleteMarker); isMarker {
+		if target.marker {
 			return gofakes3.ObjectDeleteResult{}, gofakes3.ErrorMessage(gofakes3.ErrNotImplemented,
 				"uploadonce: removing the current delete marker while older versions remain is not supported by the in-memory store")
 		}
@@ -324,21 +311,35 @@ func (h *hookedVersioned) deleteVersionLocked(bucket, key string, v gofakes3.Ver
 	res, err := h.versioned.DeleteObjectVersion(bucket, key, v)
 	if err == nil {
 		h.forgetVersion(bucket, key, string(v))
-		if _, isMarker := target.(*gofakes3.DeleteMarker); !isMarker {
+		if !target.marker {
 			h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: bucket, Key: key, VersionID: string(v)})
 		}
 	}
 	return res, err
 }
 
-func versionItem(it gofakes3.VersionItem) (key string, id gofakes3.VersionID, latest bool) {
+// findVersion looks version up among key's versions and delete markers:
+// whether it is the newest, and how many others there are.
+func (h *hooked) findVersion(bucket, key, version string) (v liveVersion, found, latest bool, others int) {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	vs := h.live[bucket+"/"+key]
+	for i, lv := range vs {
+		if lv.id == version {
+			return lv, true, i == len(vs)-1, len(vs) - 1
+		}
+	}
+	return liveVersion{}, false, false, len(vs)
+}
+
+func versionItem(it gofakes3.VersionItem) (key string, id gofakes3.VersionID) {
 	switch x := it.(type) {
 	case *gofakes3.Version:
-		return x.Key, x.VersionID, x.IsLatest
+		return x.Key, x.VersionID
 	case *gofakes3.DeleteMarker:
-		return x.Key, x.VersionID, x.IsLatest
+		return x.Key, x.VersionID
 	}
-	return "", "", false
+	return "", ""
 }
 
 // DeleteMultiVersions implements gofakes3.VersionedBackend.

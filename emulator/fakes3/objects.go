@@ -3,7 +3,6 @@ package fakes3
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -46,7 +45,7 @@ func (o objects) Copy(_ context.Context, in onetime.CopyInput) error {
 	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
 		return fmt.Errorf("copy %s: source ETag %x, want %s: %w", in.SrcKey, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
 	}
-	_, err = h.put(s3event.ObjectCreatedCopy, in.Bucket, in.DstKey, obj.Metadata, bytes.NewReader(body), int64(len(body)), nil, "")
+	_, _, err = h.put(s3event.ObjectCreatedCopy, in.Bucket, in.DstKey, obj.Metadata, bytes.NewReader(body), int64(len(body)), nil, "")
 	return err
 }
 
@@ -131,9 +130,4 @@ func (o objects) Versions(_ context.Context, bucket, key string) ([]onetime.Obje
 		out[i] = onetime.ObjectInfo{Key: key, ETag: v.etag, VersionID: v.id, Size: v.size}
 	}
 	return out, nil
-}
-
-func md5hex(b []byte) string {
-	sum := md5.Sum(b)
-	return hex.EncodeToString(sum[:])
 }

@@ -161,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if n > s.cfg.MaxObjectBytes {
-			s.fail(w, r, &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}, id)
+			s.fail(w, r, s3auth.ErrEntityTooLarge(n, s.cfg.MaxObjectBytes), id)
 			return
 		}
 		// Decode and verify the whole body before gofakes3 sees it: checksum
@@ -270,8 +270,7 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if err != nil {
 		return err
 	}
-	key := form.Fields["key"]
-	key = strings.ReplaceAll(key, "${filename}", form.FileName)
+	key := form.Key()
 	if len(key) > gofakes3.KeySizeLimit {
 		return &s3auth.Error{Code: "KeyTooLongError", Message: "Your key is too long", Status: http.StatusBadRequest}
 	}
@@ -279,21 +278,21 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}
+			return s3auth.ErrEntityTooLarge(mbe.Limit, s.cfg.MaxObjectBytes)
 		}
-		return &s3auth.Error{Code: "MalformedPOSTRequest", Message: "The body of your POST request is not well-formed multipart/form-data: " + err.Error(), Status: http.StatusBadRequest}
+		return s3auth.ErrMalformedPOSTRequest(err.Error())
 	}
 	if int64(len(body)) > s.cfg.MaxObjectBytes {
-		return &s3auth.Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size", Status: http.StatusBadRequest}
+		return s3auth.ErrEntityTooLarge(int64(len(body)), s.cfg.MaxObjectBytes)
 	}
 	if err := policy.CheckLength(int64(len(body))); err != nil {
 		return err
 	}
-	res, err := s.hooked.put(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), strings.NewReader(string(body)), int64(len(body)), nil, id)
+	res, sum, err := s.hooked.put(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), bytes.NewReader(body), int64(len(body)), nil, id)
 	if err != nil {
 		return err
 	}
-	etag := `"` + md5hex(body) + `"`
+	etag := `"` + sum + `"`
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Location", "/"+bucket+"/"+key)
 	if res.VersionID != "" {
