@@ -40,6 +40,10 @@ const (
 	// relativeExptimeMax is memcached's REALTIME_MAXDELTA (30 days): a
 	// larger exptime is an absolute unix time.
 	relativeExptimeMax = 60 * 60 * 24 * 30
+	// reclaimDepth is how many items at the LRU tail each store examines
+	// for expired ones, like the search depth of memcached's lru_pull_tail
+	// when it allocates an item.
+	reclaimDepth = 5
 )
 
 // EmbeddedOption configures [NewEmbedded].
@@ -490,6 +494,29 @@ func (e *Embedded) unlinkLocked(it *item) {
 	e.bytes -= it.size
 }
 
+// reclaimTailLocked unlinks the expired items among the reclaimDepth least
+// recently used ones, as memcached does on each item allocation, so that an
+// expired item that is never read again is freed by later stores instead of
+// being held until eviction. Live items stay where they are: LRU order, and
+// so evictions and every reply, are unchanged. It costs O(1) per store. A
+// live item at the tail holds back the expired ones beyond the window until
+// it expires, is read (and so moves to the front) or is evicted; memcached's
+// LRU crawler, which this server lacks, would find those.
+func (e *Embedded) reclaimTailLocked(now time.Time) {
+	el := e.lru.Back()
+	for range reclaimDepth {
+		if el == nil {
+			return
+		}
+		prev := el.Prev() // before unlinking el
+		if it := el.Value.(*item); e.expiredLocked(it, now) {
+			e.unlinkLocked(it)
+			e.st.Reclaimed++
+		}
+		el = prev
+	}
+}
+
 // evictLocked frees memory until extra more bytes fit under the limit.
 func (e *Embedded) evictLocked(extra int64, now time.Time) {
 	if e.cfg.maxBytes <= 0 {
@@ -520,6 +547,7 @@ func (e *Embedded) linkLocked(key string, value []byte, flags uint32, exp, now t
 	if old := e.items[key]; old != nil {
 		e.unlinkLocked(old)
 	}
+	e.reclaimTailLocked(now)
 	e.evictLocked(size, now)
 	e.lastCAS++
 	it := &item{key: key, value: value, flags: flags, exp: exp, stored: now, cas: e.lastCAS, size: size}
