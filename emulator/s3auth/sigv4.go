@@ -268,8 +268,7 @@ func (v *Verifier) VerifyPresigned(r *http.Request, now time.Time) error {
 	}
 	q.Del("X-Amz-Signature")
 	c := cloneSigned(r, signed, q.Encode())
-	signer := v4.NewSigner(sdkSignerOptions)
-	uri, _, err := signer.PresignHTTP(context.Background(), v.awsCreds(), c, payload, cred.Service, cred.Region, date)
+	uri, _, err := sdkSigner.PresignHTTP(context.Background(), v.awsCreds(), c, payload, cred.Service, cred.Region, date)
 	if err != nil {
 		return ErrInvalidRequest("cannot compute signature: " + err.Error())
 	}
@@ -282,6 +281,11 @@ func (v *Verifier) VerifyPresigned(r *http.Request, now time.Time) error {
 	}
 	return nil
 }
+
+// sdkSigner recomputes signatures. One signer is shared because it caches
+// the derived signing key (four HMACs) per region, service, access key and
+// day; it is safe for concurrent use.
+var sdkSigner = v4.NewSigner(sdkSignerOptions)
 
 // sdkSignerOptions makes the SDK signer canonicalise as S3 does (no double
 // escaping of the path) and keeps every signed header a header: the client
@@ -495,8 +499,7 @@ func (v *Verifier) VerifyHeader(r *http.Request, now time.Time) error {
 		return ErrRequestTimeTooSkewed(raw, now)
 	}
 	c := cloneSigned(r, auth.SignedHeaders, r.URL.RawQuery)
-	signer := v4.NewSigner(sdkSignerOptions)
-	if err := signer.SignHTTP(context.Background(), v.awsCreds(), c, payload, auth.Credential.Service, auth.Credential.Region, t); err != nil {
+	if err := sdkSigner.SignHTTP(context.Background(), v.awsCreds(), c, payload, auth.Credential.Service, auth.Credential.Region, t); err != nil {
 		return ErrInvalidRequest("cannot compute signature: " + err.Error())
 	}
 	want := ""
