@@ -112,18 +112,25 @@ func (h *hooked) put(eventName, bucket, key string, meta map[string]string, inpu
 		return gofakes3.PutObjectResult{}, "", err
 	}
 	sum := md5.Sum(body)
+	etag := hex.EncodeToString(sum[:])
+	res, err := h.putBytes(eventName, bucket, key, meta, body, etag, cond, requestID)
+	return res, etag, err
+}
+
+// putBytes is put for a body already in memory whose ETag the caller knows
+// (a copy keeps its source's).
+func (h *hooked) putBytes(eventName, bucket, key string, meta map[string]string, body []byte, etag string, cond *gofakes3.PutConditions, requestID string) (gofakes3.PutObjectResult, error) {
 	mu := h.lockKey(bucket, key)
 	mu.Lock()
 	defer mu.Unlock()
 	res, err := h.inner.PutObject(bucket, key, meta, bytes.NewReader(body), int64(len(body)), cond)
 	if err != nil {
-		return res, "", err
+		return res, err
 	}
-	etag := hex.EncodeToString(sum[:])
 	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), etag: etag, size: int64(len(body))})
 	h.emit(s3event.Write{EventName: eventName, Bucket: bucket, Key: key, Size: int64(len(body)),
 		ETag: etag, VersionID: string(res.VersionID), RequestID: requestID})
-	return res, etag, nil
+	return res, nil
 }
 
 // DeleteObject implements gofakes3.Backend.
@@ -135,10 +142,13 @@ func (h *hooked) DeleteObject(bucket, key string) (gofakes3.ObjectDeleteResult, 
 }
 
 func (h *hooked) deleteLocked(bucket, key string) (gofakes3.ObjectDeleteResult, error) {
-	existed := true
-	if _, err := h.inner.HeadObject(bucket, key); err != nil {
-		existed = false
-	}
+	_, err := h.inner.HeadObject(bucket, key)
+	return h.deleteKnownLocked(bucket, key, err == nil)
+}
+
+// deleteKnownLocked deletes key's current object; existed tells whether
+// there was one, which decides the event.
+func (h *hooked) deleteKnownLocked(bucket, key string, existed bool) (gofakes3.ObjectDeleteResult, error) {
 	res, err := h.inner.DeleteObject(bucket, key)
 	if err != nil {
 		return res, err

@@ -1,7 +1,6 @@
 package fakes3
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -36,16 +35,21 @@ func (o objects) Copy(_ context.Context, in onetime.CopyInput) error {
 		mu.Unlock()
 		return err
 	}
-	body, err := io.ReadAll(obj.Contents)
+	etag := hex.EncodeToString(obj.Hash)
+	if in.IfMatch != "" && etag != strings.Trim(in.IfMatch, `"`) {
+		obj.Contents.Close()
+		mu.Unlock()
+		return fmt.Errorf("copy %s: source ETag %s, want %s: %w", in.SrcKey, etag, in.IfMatch, onetime.ErrPreconditionFailed)
+	}
+	body := make([]byte, obj.Size)
+	_, err = io.ReadFull(obj.Contents, body)
 	obj.Contents.Close()
 	mu.Unlock()
 	if err != nil {
-		return err
+		return fmt.Errorf("copy %s: read source: %w", in.SrcKey, err)
 	}
-	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
-		return fmt.Errorf("copy %s: source ETag %x, want %s: %w", in.SrcKey, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
-	}
-	_, _, err = h.put(s3event.ObjectCreatedCopy, in.Bucket, in.DstKey, obj.Metadata, bytes.NewReader(body), int64(len(body)), nil, "")
+	// A copy keeps its source's ETag (single-part objects: the MD5).
+	_, err = h.putBytes(s3event.ObjectCreatedCopy, in.Bucket, in.DstKey, obj.Metadata, body, etag, nil, "")
 	return err
 }
 
@@ -88,16 +92,19 @@ func (o objects) Delete(_ context.Context, in onetime.DeleteInput) error {
 		_, err := vb.deleteVersionLocked(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID))
 		return err
 	}
-	if in.IfMatch != "" {
-		obj, err := h.inner.HeadObject(in.Bucket, in.Key)
-		if err != nil {
-			return nil // nothing there: nothing to delete
-		}
-		if hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
-			return fmt.Errorf("delete %s: ETag %x, want %s: %w", in.Key, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
-		}
+	if in.IfMatch == "" {
+		_, err := h.deleteLocked(in.Bucket, in.Key)
+		return err
 	}
-	_, err := h.deleteLocked(in.Bucket, in.Key)
+	obj, err := h.inner.HeadObject(in.Bucket, in.Key)
+	if err != nil {
+		return nil // nothing there: nothing to delete
+	}
+	obj.Contents.Close()
+	if hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
+		return fmt.Errorf("delete %s: ETag %x, want %s: %w", in.Key, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
+	}
+	_, err = h.deleteKnownLocked(in.Bucket, in.Key, true)
 	return err
 }
 
