@@ -132,7 +132,11 @@ type message struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	// URLs are written as they are, as Python's json.dumps in the reference
+	// Lambda writes them: no \u0026 for every & of a presigned query.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func requestID() string {

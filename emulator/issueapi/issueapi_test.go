@@ -85,7 +85,7 @@ func TestResponseShapes(t *testing.T) {
 		t.Fatalf("POST response %s: want {url: {url, fields}} with boto3's lower-case field names", body)
 	}
 
-	put := fakeIssuer{g: onetime.Grant{Key: "uploads/k", Method: onetime.MethodPUT, URL: "http://127.0.0.1:4566/b/uploads/k?X-Amz-Signature=s",
+	put := fakeIssuer{g: onetime.Grant{Key: "uploads/k", Method: onetime.MethodPUT, URL: "http://127.0.0.1:4566/b/uploads/k?X-Amz-Date=d&X-Amz-Signature=s",
 		Headers: http.Header{"If-None-Match": {"*"}}, Expires: exp}}
 	_, body = call(t, issueapi.New(put, "Prod", "k", zerolog.Nop()), "GET", "/Prod/getpresignedurl", "k")
 	var gotPut struct {
@@ -98,5 +98,9 @@ func TestResponseShapes(t *testing.T) {
 	}
 	if gotPut.Method != "PUT" || !strings.Contains(gotPut.URL, "X-Amz-Signature") || gotPut.Headers["If-None-Match"] != "*" {
 		t.Fatalf("PUT response %s", body)
+	}
+	// As json.dumps writes it: the query's & as is, not \u0026.
+	if !strings.Contains(body, `X-Amz-Date=d&X-Amz-Signature=s"`) {
+		t.Fatalf("PUT response %s: want the URL's & unescaped", body)
 	}
 }

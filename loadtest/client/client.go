@@ -99,19 +99,27 @@ func ParseGrant(body []byte) (Grant, error) {
 		return Grant{}, fmt.Errorf("issue response is not JSON: %w", err)
 	}
 	g := Grant{Key: raw.Key, Expires: raw.Expires, Headers: raw.Headers}
-	var post struct {
-		URL    string            `json:"url"`
-		Fields map[string]string `json:"fields"`
-	}
-	var put string
+	// "url" is an object for POST and a string for PUT; its first byte says
+	// which, so only one decode runs.
+	u := bytes.TrimLeft(raw.URL, " \t\r\n")
 	switch {
-	case json.Unmarshal(raw.URL, &post) == nil && post.URL != "":
+	case len(u) > 0 && u[0] == '{':
+		var post struct {
+			URL    string            `json:"url"`
+			Fields map[string]string `json:"fields"`
+		}
+		if err := json.Unmarshal(u, &post); err != nil || post.URL == "" {
+			return Grant{}, errors.New(`issue response has no "url"`)
+		}
 		g.Method, g.URL, g.Fields = http.MethodPost, post.URL, post.Fields
 		if g.Key == "" {
 			g.Key = post.Fields["key"]
 		}
-	case json.Unmarshal(raw.URL, &put) == nil && put != "":
-		g.Method, g.URL = http.MethodPut, put
+	case len(u) > 0 && u[0] == '"':
+		if err := json.Unmarshal(u, &g.URL); err != nil || g.URL == "" {
+			return Grant{}, errors.New(`issue response has no "url"`)
+		}
+		g.Method = http.MethodPut
 	default:
 		return Grant{}, errors.New(`issue response has no "url"`)
 	}

@@ -1,0 +1,67 @@
+package client
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestParseGrant(t *testing.T) {
+	tests := []struct {
+		name, body       string
+		method, url, key string
+		fields, headers  int
+		wantErr          string
+	}{
+		{name: "post", body: `{"url":{"url":"http://127.0.0.1:4566/uploadonce","fields":{"key":"uploads/a","policy":"p"}},"method":"POST"}`,
+			method: http.MethodPost, url: "http://127.0.0.1:4566/uploadonce", key: "uploads/a", fields: 2},
+		{name: "put", body: `{"url":"http://h/b/uploads/a?X-Amz-Date=1&X-Amz-Signature=2","method":"PUT","key":"uploads/a","headers":{"If-None-Match":"*"}}`,
+			method: http.MethodPut, url: "http://h/b/uploads/a?X-Amz-Date=1&X-Amz-Signature=2", key: "uploads/a", headers: 1},
+		{name: "put with escaped ampersands", body: `{"url": "http://h/b/k?a=1\u0026b=2"}`,
+			method: http.MethodPut, url: "http://h/b/k?a=1&b=2"},
+		{name: "whitespace before the url value", body: "{\"url\":\n\t {\"url\":\"http://h/b\",\"fields\":{}}}",
+			method: http.MethodPost, url: "http://h/b"},
+		{name: "not JSON", body: `<html>`, wantErr: "not JSON"},
+		{name: "no url", body: `{"key":"k"}`, wantErr: `no "url"`},
+		{name: "null url", body: `{"url":null}`, wantErr: `no "url"`},
+		{name: "empty url", body: `{"url":""}`, wantErr: `no "url"`},
+		{name: "number url", body: `{"url":3}`, wantErr: `no "url"`},
+		{name: "post without its url", body: `{"url":{"fields":{"key":"k"}}}`, wantErr: `no "url"`},
+		{name: "post with a bad field", body: `{"url":{"url":"http://h","fields":{"key":3}}}`, wantErr: `no "url"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := ParseGrant([]byte(tt.body))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q (grant %+v)", err, tt.wantErr, g)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Method != tt.method || g.URL != tt.url || g.Key != tt.key || len(g.Fields) != tt.fields || len(g.Headers) != tt.headers {
+				t.Fatalf("grant %+v, want method %s url %s key %q, %d fields, %d headers", g, tt.method, tt.url, tt.key, tt.fields, tt.headers)
+			}
+		})
+	}
+}
+
+// FuzzParseGrant: any issue response either fails with an error or yields a
+// grant a client can send: a method and a URL.
+func FuzzParseGrant(f *testing.F) {
+	f.Add([]byte(`{"url":{"url":"http://h/b","fields":{"key":"k"}}}`))
+	f.Add([]byte(`{"url":"http://h/b/k?a=1\u0026b=2","headers":{"x":"y"}}`))
+	f.Add([]byte(`{"url":  {}}`))
+	f.Add([]byte(`{"url":[1]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		g, err := ParseGrant(body)
+		if err != nil {
+			return
+		}
+		if g.URL == "" || (g.Method != http.MethodPost && g.Method != http.MethodPut) {
+			t.Fatalf("grant without a URL or method: %+v", g)
+		}
+	})
+}
