@@ -29,7 +29,7 @@ func (c *compareFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nodeType, "node-type", cost.DefaultNodeType, "ElastiCache node type to price memcached on, or serverless")
 	fs.Float64Var(&c.nodeCapacity, "node-capacity", 0, "memcached commands/s one node carries; 0 uses the rate per node each run sustained")
 	fs.Float64Var(&c.monthlyUploads, "monthly-uploads", cost.DefaultMonthlyUploads, "monthly volume that node-hours are spread over")
-	fs.Float64Var(&c.lambdaMS, "lambda-ms", 0, "billed ms per verifier invocation; 0 uses each run's verify latency p50, rounded up")
+	fs.Float64Var(&c.lambdaMS, "lambda-ms", 0, "billed ms per verifier invocation; 0 uses each run's measured handler time, billed per invocation in whole ms")
 	fs.Float64Var(&c.lambdaMemoryMB, "lambda-memory-mb", cost.DefaultLambdaMemoryMB, "verifier Lambda memory in MB")
 	fs.StringVar(&c.api, "api-gateway", cost.APIREST, "issue API flavour to price: rest (as the reference) or http")
 }

@@ -92,6 +92,9 @@ type Invocation struct {
 	Received time.Time
 	Started  time.Time
 	Finished time.Time
+	// Duration is the handler's run time on the real clock, whatever clock
+	// the invoker runs on: what Lambda bills.
+	Duration time.Duration
 	Err      error
 	// Final is true when no retry follows: success, last attempt, or drop.
 	Final bool
@@ -106,6 +109,14 @@ type Stats struct {
 	Throttled   int64 `json:"throttled"`
 	DroppedAge  int64 `json:"dropped_max_age"`
 	Exhausted   int64 `json:"retries_exhausted"`
+	// BilledMS is the handlers' run time as Lambda bills it: each
+	// invocation's duration rounded up to a whole millisecond.
+	BilledMS int64 `json:"billed_ms"`
+}
+
+// BilledMS rounds a run time up to Lambda's 1 ms billing step.
+func BilledMS(d time.Duration) int64 {
+	return max(1, int64((d+time.Millisecond-1)/time.Millisecond))
 }
 
 // Invoker runs a Handler for each received record.
@@ -218,13 +229,16 @@ func (i *Invoker) run(it item) {
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.Timeout)
+	start := time.Now()
 	err := i.call(ctx, it.rec)
+	inv.Duration = time.Since(start)
 	cancel()
 	inv.Err = err
 	inv.Finished = i.clock.Now()
 
 	i.mu.Lock()
 	i.stats.Invocations++
+	i.stats.BilledMS += BilledMS(inv.Duration)
 	retry := err != nil && it.attempt <= i.cfg.MaxRetries && !i.closed
 	if err != nil {
 		i.stats.Errors++

@@ -162,3 +162,50 @@ func TestValidate(t *testing.T) {
 		t.Error("zero config refused")
 	}
 }
+
+func TestBilledMSRoundsUpToWholeMilliseconds(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want int64
+	}{{0, 1}, {time.Microsecond, 1}, {time.Millisecond, 1}, {time.Millisecond + 1, 2}, {2200 * time.Microsecond, 3}, {time.Second, 1000}} {
+		if got := BilledMS(c.d); got != c.want {
+			t.Errorf("BilledMS(%v) = %d, want %d", c.d, got, c.want)
+		}
+	}
+}
+
+// The billed time is the handler's real run time, also on a virtual clock
+// that does not move while the handler runs.
+func TestBilledTimeIsTheHandlersRealRunTime(t *testing.T) {
+	v := clock.NewVirtual(time.Unix(0, 0))
+	h := func(_ context.Context, ev events.S3Event) error {
+		if ev.Records[0].S3.Object.URLDecodedKey == "slow" {
+			time.Sleep(2200 * time.Microsecond)
+		}
+		return nil
+	}
+	var mu sync.Mutex
+	var runs []Invocation
+	inv := New(v, h, Config{}, zerolog.Nop(), WithObserver(func(i Invocation) { mu.Lock(); runs = append(runs, i); mu.Unlock() }))
+	defer inv.Close()
+	for _, k := range []string{"slow", "slow", "slow", "fast"} {
+		inv.Invoke(rec(k))
+	}
+	waitFor(t, "done", func() bool { return inv.Pending() == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	var billed int64
+	for _, r := range runs {
+		if r.Record.S3.Object.URLDecodedKey == "slow" && r.Duration < 2200*time.Microsecond {
+			t.Errorf("slow invocation ran %v, want at least 2.2 ms", r.Duration)
+		}
+		if !r.Finished.Equal(r.Started) {
+			t.Errorf("the virtual clock moved during a run: %v to %v", r.Started, r.Finished)
+		}
+		billed += BilledMS(r.Duration)
+	}
+	st := inv.Stats()
+	if len(runs) != 4 || st.Invocations != 4 || st.BilledMS != billed || st.BilledMS < 3*3+1 {
+		t.Fatalf("%d runs, stats %+v, billed from the runs %d: want 4 invocations billing at least 10 ms in all", len(runs), st, billed)
+	}
+}

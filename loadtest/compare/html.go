@@ -44,6 +44,7 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"breakEven": breakEven,
 	"usd":       func(v float64) string { return fmt.Sprintf("$%.4f", v) },
 	"plain":     func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"ms":        func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) },
 }).Parse(pageHTML))
 
 const pageHTML = `<!DOCTYPE html>
@@ -108,7 +109,7 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 <table>
 <tr><th>strategy</th><th>API Gateway</th><th>Lambda</th><th>S3</th><th>memcached</th><th>total</th><th>memcached nodes</th><th>Lambda ms</th><th>DynamoDB alternative</th><th>break-even / month</th></tr>
 {{range .C.Reports}}<tr><td>{{.Strategy}}</td>{{with .CostUSDPerMillion}}<td>{{usd .APIGateway}}</td><td>{{usd .Lambda}}</td><td>{{usd .S3}}</td><td>{{usd .Memcached}}</td><td>{{usd .Total}}</td>{{end}}
-{{with .CostModel}}<td>{{if .NodeType}}{{.Nodes}} × {{.NodeType}}{{else}}-{{end}}</td><td>{{.LambdaMS}}</td><td>{{usd .DynamoDBUSDPerMillion}}</td>{{else}}<td></td><td></td><td></td>{{end}}
+{{with .CostModel}}<td>{{if .NodeType}}{{.Nodes}} × {{.NodeType}}{{else}}-{{end}}</td><td>{{ms .LambdaMS}}</td><td>{{usd .DynamoDBUSDPerMillion}}</td>{{else}}<td></td><td></td><td></td>{{end}}
 <td>{{with .BreakEvenMonthlyUploads}}{{count .}}{{else}}-{{end}}</td></tr>
 {{end}}</table>
 

@@ -108,8 +108,8 @@ func (c *Comparison) Summary() []string {
 		out = append(out, "OK: every strategy except "+c.Expected+" held the one-time invariants.")
 	}
 	if m := c.costModel(); m != nil {
-		lambdaMS := "the measured verify p50 of each run, rounded up to whole ms"
-		if m.LambdaMSFrom == "given" {
+		lambdaMS := "each run's measured handler time, billed per invocation in whole ms"
+		if m.LambdaMSFrom == cost.LambdaMSGiven {
 			lambdaMS = fmt.Sprintf("%g ms", m.LambdaMS)
 		}
 		nodes := "ElastiCache Serverless (1 GB minimum plus one ECPU per command)"

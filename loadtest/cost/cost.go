@@ -58,9 +58,12 @@ type Model struct {
 	// LambdaMemoryMB is the verifier's memory (default 128).
 	LambdaMemoryMB float64
 	// LambdaMS is the billed duration of one verifier invocation. 0 derives
-	// it from the run: the measured verify latency p50, rounded up to Lambda's
-	// 1 ms granularity (at least 1 ms). In-process S3 and loopback memcached
-	// are faster than AWS, so the derived figure is a lower bound.
+	// it from the run: the handlers' measured run time, each invocation
+	// rounded up to Lambda's 1 ms step, averaged over the invocations. It
+	// leaves out time spent queued for a concurrency slot, which Lambda does
+	// not bill. In-process S3 and loopback memcached answer faster than AWS,
+	// so the derived figure is a lower bound; give the duration your function
+	// takes in AWS for a production estimate.
 	LambdaMS float64
 	// NodeType is an ElastiCache node type in the table, or "serverless"
 	// (default cache.t4g.micro).
@@ -125,7 +128,9 @@ type Usage struct {
 	MemcachedCommands int64
 	MemcachedNodes    int
 	UploadsPerS       float64 // throughput over the upload phase
-	VerifyP50MS       float64 // measured verify latency p50
+	// BilledMS is the verifier's measured run time as Lambda bills it:
+	// each invocation rounded up to a whole millisecond, summed.
+	BilledMS int64
 }
 
 // PerMillion is USD per million uploads sent, by component.
@@ -156,7 +161,7 @@ type Applied struct {
 	Region string `json:"region"`
 	API    string `json:"api_gateway"`
 	// LambdaMS is the billed duration per invocation; LambdaMSFrom says
-	// whether it was given or derived from the measured verify p50.
+	// whether it was given or derived from the handlers' measured run time.
 	LambdaMS       float64 `json:"lambda_ms"`
 	LambdaMSFrom   string  `json:"lambda_ms_from"`
 	LambdaMemoryMB float64 `json:"lambda_memory_mb"`
@@ -192,6 +197,16 @@ type Estimate struct {
 
 const secondsPerMonth = HoursPerMonth * 3600
 
+// Where Applied.LambdaMS came from.
+const (
+	LambdaMSGiven = "given"
+	// LambdaMSMeasured: the handlers' run time, billed per invocation in
+	// whole milliseconds, averaged.
+	LambdaMSMeasured = "measured handler time"
+	// LambdaMSMinimum: nothing ran, so Lambda's 1 ms minimum.
+	LambdaMSMinimum = "Lambda's 1 ms minimum"
+)
+
 // Compute prices usage u with table t under model m.
 func Compute(u Usage, t *Table, m Model) (Estimate, error) {
 	if err := m.Validate(t); err != nil {
@@ -200,9 +215,12 @@ func Compute(u Usage, t *Table, m Model) (Estimate, error) {
 	m = m.withDefaults()
 	a := Applied{Prices: t.File, Region: t.Region, API: m.API, LambdaMemoryMB: m.LambdaMemoryMB,
 		MonthlyUploads: m.MonthlyUploads, TargetUploadsPerS: m.MonthlyUploads / secondsPerMonth, LambdaMS: m.LambdaMS,
-		LambdaMSFrom: "given"}
+		LambdaMSFrom: LambdaMSGiven}
 	if a.LambdaMS == 0 {
-		a.LambdaMS, a.LambdaMSFrom = max(1, math.Ceil(u.VerifyP50MS)), "measured verify p50"
+		a.LambdaMS, a.LambdaMSFrom = 1, LambdaMSMinimum
+		if u.Invocations > 0 && u.BilledMS > 0 {
+			a.LambdaMS, a.LambdaMSFrom = float64(u.BilledMS)/float64(u.Invocations), LambdaMSMeasured
+		}
 	}
 	e := Estimate{LambdaGBSeconds: m.LambdaMemoryMB / 1024 * a.LambdaMS / 1000}
 	if u.Uploads <= 0 {

@@ -22,7 +22,7 @@ func near(t *testing.T, what string, got, want float64) {
 // two DELETEs (the winner's source and the loser).
 var casRun = Usage{Uploads: 2000, Tokens: 1000, APIRequests: 1000, Invocations: 2000,
 	S3:        metrics.S3Requests{Post: 2000, Copy: 1000, Delete: 2000},
-	Memcached: true, MemcachedCommands: 4000, MemcachedNodes: 1, UploadsPerS: 5000, VerifyP50MS: 0.3}
+	Memcached: true, MemcachedCommands: 4000, MemcachedNodes: 1, UploadsPerS: 5000, BilledMS: 2000}
 
 func TestComputeByHand(t *testing.T) {
 	e, err := Compute(casRun, Default(), Model{})
@@ -31,7 +31,7 @@ func TestComputeByHand(t *testing.T) {
 	}
 	pm := e.PerMillion
 	near(t, "api_gateway", pm.APIGateway, 0.5*3.50)                  // 0.5 issues per upload
-	near(t, "lambda", pm.Lambda, 0.20+0.125*0.001*0.0000166667*1e6)  // 128 MB × 1 ms (p50 0.3 ms rounded up)
+	near(t, "lambda", pm.Lambda, 0.20+0.125*0.001*0.0000166667*1e6)  // 128 MB × 1 ms (2000 billed ms over 2000 invocations)
 	near(t, "s3", pm.S3, 1.5*0.005*1000)                             // POST + ½ COPY; DELETE is free
 	near(t, "memcached", pm.Memcached, 0.016*730/100e6*1e6)          // one t4g.micro at 100M a month
 	near(t, "total", pm.Total, 1.75+0.2+0.0020833375+7.5+0.1168)     //
@@ -39,7 +39,7 @@ func TestComputeByHand(t *testing.T) {
 	near(t, "capacity", e.Applied.NodeCapacity, 2*5000)              // 2 commands/upload × 5000 uploads/s
 	near(t, "target", e.Applied.TargetUploadsPerS, 100e6/(730*3600)) //
 	near(t, "gb-s", e.LambdaGBSeconds, 0.125*0.001)                  //
-	if e.Applied.Nodes != 1 || e.Applied.NodeCapacityFrom != "measured" || e.Applied.LambdaMSFrom != "measured verify p50" {
+	if e.Applied.Nodes != 1 || e.Applied.NodeCapacityFrom != "measured" || e.Applied.LambdaMSFrom != LambdaMSMeasured {
 		t.Errorf("applied %+v", e.Applied)
 	}
 	if e.BreakEven == nil {

@@ -162,14 +162,14 @@ type S3PerUpload struct {
 
 // Account fills the per-upload operations, the cost estimate and the
 // break-even from the counters already in r (counts, s3_requests,
-// memcached_ops, invoker, throughput, latency_ms.verify), with table t and
+// memcached_ops, invoker, throughput), with table t and
 // model m. It can run again with other prices or another model.
 func (r *Report) Account(t *cost.Table, m cost.Model) error {
 	uploads := int64(r.Counts.Uploads)
 	u := cost.Usage{Uploads: uploads, Tokens: int64(r.Counts.Tokens), APIRequests: int64(r.Counts.Tokens),
 		Invocations: r.Invoker.Invocations, S3: r.S3Requests, Memcached: r.Memcached.Kind != "none" && r.Memcached.Kind != "",
 		MemcachedCommands: r.MemcachedOps.Total(), MemcachedNodes: len(r.Memcached.Addrs),
-		UploadsPerS: r.Throughput.UploadsPerS, VerifyP50MS: r.LatencyMS[metrics.PhaseVerify].P50}
+		UploadsPerS: r.Throughput.UploadsPerS, BilledMS: r.Invoker.BilledMS}
 	e, err := cost.Compute(u, t, m)
 	if err != nil {
 		return err
@@ -297,7 +297,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 // CostModelLine says in one line what the cost estimate assumed.
 func CostModelLine(m *cost.Applied) string {
-	s := fmt.Sprintf("Lambda %g MB × %g ms (%s), API Gateway %s, %s/month", m.LambdaMemoryMB, m.LambdaMS, m.LambdaMSFrom,
+	s := fmt.Sprintf("Lambda %g MB × %.4g ms (%s), API Gateway %s, %s/month", m.LambdaMemoryMB, m.LambdaMS, m.LambdaMSFrom,
 		m.API, Count(m.MonthlyUploads))
 	switch {
 	case m.NodeType == cost.NodeTypeServerless:

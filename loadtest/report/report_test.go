@@ -34,7 +34,7 @@ func fixed() *Report {
 			LambdaGBSeconds: 0.000125, S3: S3PerUpload{Post: 1, Copy: 0.5, Delete: 1, Head: 0.25}},
 		CostUSDPerMillion: cost.PerMillion{APIGateway: 0.875, Lambda: 0.2021, S3: 7.6, Memcached: 0.1168, Total: 8.25},
 		CostModel: &cost.Applied{Prices: "prices.yaml (embedded)", Region: "us-east-1", API: "rest", LambdaMS: 1,
-			LambdaMSFrom: "measured verify p50", LambdaMemoryMB: 128, MonthlyUploads: 100e6, NodeType: "cache.t4g.micro", Nodes: 1,
+			LambdaMSFrom: cost.LambdaMSMeasured, LambdaMemoryMB: 128, MonthlyUploads: 100e6, NodeType: "cache.t4g.micro", Nodes: 1,
 			NodeUSDPerHour: 0.016, NodeCapacity: 12000, NodeCapacityFrom: "measured", DynamoDBWRUPerUpload: 1.25,
 			DynamoDBUSDPerMillion: 0.78125},
 		BreakEvenMonthlyUploads: ptr(14.95e6), HistoryFile: "r-history.jsonl"}
@@ -139,7 +139,7 @@ func TestJSONFixedFields(t *testing.T) {
 // TestAccount: per-upload operations and cost from the raw counters.
 func TestAccount(t *testing.T) {
 	r := &Report{Memcached: Memcached{Kind: "embedded", Addrs: []string{"127.0.0.1:1"}},
-		Counts: Counts{Tokens: 100, Uploads: 200}, Invoker: lambda.Stats{Invocations: 200},
+		Counts: Counts{Tokens: 100, Uploads: 200}, Invoker: lambda.Stats{Invocations: 200, BilledMS: 600},
 		S3Requests:   metrics.S3Requests{Post: 200, Copy: 100, Head: 10, Delete: 200},
 		MemcachedOps: metrics.MemcachedOps{Get: 200, Set: 200, CAS: 100}, // add + gets + cas
 		Throughput:   Throughput{UploadsPerS: 1000},
@@ -149,7 +149,7 @@ func TestAccount(t *testing.T) {
 	}
 	o := r.OpsPerUpload
 	want := OpsPerUpload{Memcached: 2, S3Requests: 2.55, APIRequests: 0.5, LambdaInvocations: 1,
-		LambdaGBSeconds: 0.125 * 0.003, // 2.2 ms rounds up to 3 billed ms
+		LambdaGBSeconds: 0.125 * 0.003, // 600 billed ms over 200 invocations: 3 ms each
 		S3:              S3PerUpload{Post: 1, Copy: 0.5, Head: 0.05, Delete: 1}}
 	if o != want {
 		t.Errorf("ops per upload\n got %+v\nwant %+v", o, want)
