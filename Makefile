@@ -49,11 +49,12 @@ serve: build
 	./$(BIN) serve $(ARGS)
 
 # make bench: the pipeline against bare presigned PUTs and the verify path
-# against bare gomemcache pairs (rates and ratios from one run each), then
-# the hot paths. The machine is noisy: compare figures from one run.
+# against bare gomemcache pairs (medians of alternating rounds in one run),
+# each strategy's verify, then the hot paths. The machine is noisy: compare
+# figures from one run.
 BENCH_URLS ?= 5000
 bench:
-	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached' -benchtime $(BENCH_URLS)x ./emulator/
+	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
 	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
 
 memcached-image:
