@@ -62,8 +62,8 @@ type Model struct {
 	// rounded up to Lambda's 1 ms step, averaged over the invocations. It
 	// leaves out time spent queued for a concurrency slot, which Lambda does
 	// not bill. In-process S3 and loopback memcached answer faster than AWS,
-	// so the derived figure is a lower bound; give the duration your function
-	// takes in AWS for a production estimate.
+	// while a saturated host stretches each run; give the duration your
+	// function takes in AWS for a production estimate.
 	LambdaMS float64
 	// NodeType is an ElastiCache node type in the table, or "serverless"
 	// (default cache.t4g.micro).
