@@ -242,6 +242,33 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(rate, "urls/s")
 }
 
+// uploadEvents uploads n objects to uploads/ over the SDK and returns their
+// S3 events as delivered, once the emulator is idle.
+func uploadEvents(b *testing.B, r *emulator.Running, n int) []events.S3EventRecord {
+	ctx := context.Background()
+	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(r.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("uploadonce", "uploadonce-secret", "")})
+	var mu sync.Mutex
+	var recs []events.S3EventRecord
+	r.OnDelivery(func(rec events.S3EventRecord) { mu.Lock(); recs = append(recs, rec); mu.Unlock() })
+	if _, err := parallel(n, benchConcurrency, func(i int) error {
+		_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploadonce"),
+			Key: aws.String(fmt.Sprintf("uploads/UploadFilename-bench-%d", i)), Body: strings.NewReader(fmt.Sprintf("body %d", i))})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.WaitIdle(ctx); err != nil {
+		b.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(recs) != n {
+		b.Fatalf("%d events for %d objects", len(recs), n)
+	}
+	return recs
+}
+
 // BenchmarkVerifyVsBareMemcached reports the verifier's rate on injected
 // events (the token already issued; claim, copy to accepted/, delete from
 // uploads/) against bare gomemcache Add+Delete pairs on the same memcached
@@ -268,25 +295,7 @@ func BenchmarkVerifyVsBareMemcached(b *testing.B) {
 				// without tokens the verifier rejects them and leaves them in
 				// place; each round registers its tokens and replays its events.
 				ctx := context.Background()
-				s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(r.URL), UsePathStyle: true,
-					Credentials: credentials.NewStaticCredentialsProvider("uploadonce", "uploadonce-secret", "")})
-				var mu sync.Mutex
-				var recs []events.S3EventRecord
-				r.OnDelivery(func(rec events.S3EventRecord) { mu.Lock(); recs = append(recs, rec); mu.Unlock() })
-				total := n * benchRounds
-				if _, err := parallel(total, benchConcurrency, func(i int) error {
-					_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploadonce"),
-						Key: aws.String(fmt.Sprintf("uploads/UploadFilename-bench-%d", i)), Body: strings.NewReader(fmt.Sprintf("body %d", i))})
-					return err
-				}); err != nil {
-					b.Fatal(err)
-				}
-				if err := r.WaitIdle(ctx); err != nil {
-					b.Fatal(err)
-				}
-				if len(recs) != total {
-					b.Fatalf("%d events for %d objects", len(recs), total)
-				}
+				recs := uploadEvents(b, r, n*benchRounds)
 				var accepted atomic.Int64
 				r.OnDecision(func(d onetime.Decision) {
 					if d.Decision == onetime.Accepted {
@@ -393,24 +402,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer r.Close(ctx)
-			s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(r.URL), UsePathStyle: true,
-				Credentials: credentials.NewStaticCredentialsProvider("uploadonce", "uploadonce-secret", "")})
-			var mu sync.Mutex
-			var recs []events.S3EventRecord
-			r.OnDelivery(func(rec events.S3EventRecord) { mu.Lock(); recs = append(recs, rec); mu.Unlock() })
-			if _, err := parallel(b.N, benchConcurrency, func(i int) error {
-				_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploadonce"),
-					Key: aws.String(fmt.Sprintf("uploads/UploadFilename-bench-%d", i)), Body: strings.NewReader(fmt.Sprintf("body %d", i))})
-				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			if err := r.WaitIdle(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if len(recs) != b.N {
-				b.Fatalf("%d events for %d objects", len(recs), b.N)
-			}
+			recs := uploadEvents(b, r, b.N)
 			now := time.Now()
 			for _, rec := range recs {
 				if err := r.Issuer.Strategy.Register(ctx, onetime.Token{Bucket: "uploadonce", Key: rec.S3.Object.URLDecodedKey,
