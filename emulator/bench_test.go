@@ -224,12 +224,12 @@ func BenchmarkPipelineVsBare(b *testing.B) {
 				httpRate, mcRate := trivialRequests(b, n), memcachedGets(b, 3*n)
 				bares, pipes, ratios = append(bares, bare), append(pipes, pipe), append(ratios, pipe/bare)
 				bounds = append(bounds, (1/bare)/(1/bare+1/httpRate+3/mcRate))
-				b.Logf("round: bare %.0f PUTs/s, pipeline %.0f URLs/s, ratio %.3f; minimal HTTP %.0f/s, memcached get %.0f/s, bound %.3f",
-					bare, pipe, pipe/bare, httpRate, mcRate, bounds[len(bounds)-1])
 			}
 			b.ReportMetric(median(bares), "bare_puts/s")
 			b.ReportMetric(median(pipes), "pipeline_urls/s")
 			b.ReportMetric(median(ratios), "ratio")
+			b.ReportMetric(slices.Min(ratios), "ratio_min")
+			b.ReportMetric(slices.Max(ratios), "ratio_max")
 			b.ReportMetric(median(bounds), "bound_ratio")
 			b.ReportMetric(0, "ns/op")
 		})
