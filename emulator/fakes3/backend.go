@@ -111,10 +111,26 @@ func (h *hooked) put(eventName, bucket, key string, meta map[string]string, inpu
 	if err != nil {
 		return gofakes3.PutObjectResult{}, "", err
 	}
-	sum := md5.Sum(body)
-	etag := hex.EncodeToString(sum[:])
+	etag := etagOf(body)
 	res, err := h.putBytes(eventName, bucket, key, meta, body, etag, cond, requestID)
 	return res, etag, err
+}
+
+// etagOf is a single-part object's ETag: the hex MD5 of its bytes.
+func etagOf(body []byte) string {
+	sum := md5.Sum(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// readObject reads obj's contents whole, in one buffer of its size, and
+// closes them.
+func readObject(obj *gofakes3.Object) ([]byte, error) {
+	defer obj.Contents.Close()
+	body := make([]byte, obj.Size)
+	if _, err := io.ReadFull(obj.Contents, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // putBytes is put for a body already in memory whose ETag the caller knows
@@ -186,15 +202,19 @@ func (h *hooked) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta ma
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
-	defer obj.Contents.Close()
+	body, err := readObject(obj)
+	if err != nil {
+		return gofakes3.CopyObjectResult{}, err
+	}
 	if meta == nil {
 		meta = obj.Metadata
 	}
-	if _, _, err := h.put(s3event.ObjectCreatedCopy, dstBucket, dstKey, meta, obj.Contents, obj.Size, nil, ""); err != nil {
+	// A copy keeps its source's ETag (single-part objects: the MD5).
+	etag := hex.EncodeToString(obj.Hash)
+	if _, err := h.putBytes(s3event.ObjectCreatedCopy, dstBucket, dstKey, meta, body, etag, nil, ""); err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
-	return gofakes3.CopyObjectResult{ETag: `"` + hex.EncodeToString(obj.Hash) + `"`,
-		LastModified: gofakes3.NewContentTime(h.now())}, nil
+	return gofakes3.CopyObjectResult{ETag: `"` + etag + `"`, LastModified: gofakes3.NewContentTime(h.now())}, nil
 }
 
 func (h *hookedVersioned) VersioningConfiguration(bucket string) (gofakes3.VersioningConfiguration, error) {

@@ -479,3 +479,40 @@ func TestObjectsVersionsOldestFirst(t *testing.T) {
 }
 
 func md5hex(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+
+// An SDK CopyObject goes through the decorator: the copy holds the source's
+// bytes, answers the source's ETag and emits one ObjectCreated:Copy.
+func TestCopyObjectKeepsBytesAndETag(t *testing.T) {
+	h := newHarness(t, false)
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("copy me "), 500)
+	if _, err := h.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/a"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("accepted/a"), CopySource: aws.String(bucket + "/uploads/a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := md5hex(string(body))
+	if got := strings.Trim(aws.ToString(out.CopyObjectResult.ETag), `"`); got != want {
+		t.Fatalf("copy ETag %s, want the source's %s", got, want)
+	}
+	got, err := h.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("accepted/a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(copied, body) {
+		t.Fatalf("copy holds %d bytes, want the source's %d", len(copied), len(body))
+	}
+	var copies []s3event.Write
+	for _, w := range h.events() {
+		if w.EventName == s3event.ObjectCreatedCopy {
+			copies = append(copies, w)
+		}
+	}
+	if len(copies) != 1 || copies[0].Key != "accepted/a" || copies[0].ETag != want || copies[0].Size != int64(len(body)) {
+		t.Fatalf("copy events %+v, want one for accepted/a with ETag %s and size %d", copies, want, len(body))
+	}
+}

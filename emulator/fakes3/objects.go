@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/johannesboyne/gofakes3"
@@ -41,9 +40,7 @@ func (o objects) Copy(_ context.Context, in onetime.CopyInput) error {
 		mu.Unlock()
 		return fmt.Errorf("copy %s: source ETag %s, want %s: %w", in.SrcKey, etag, in.IfMatch, onetime.ErrPreconditionFailed)
 	}
-	body := make([]byte, obj.Size)
-	_, err = io.ReadFull(obj.Contents, body)
-	obj.Contents.Close()
+	body, err := readObject(obj)
 	mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("copy %s: read source: %w", in.SrcKey, err)

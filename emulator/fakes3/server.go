@@ -288,7 +288,8 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if err := policy.CheckLength(int64(len(body))); err != nil {
 		return err
 	}
-	res, sum, err := s.hooked.put(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), bytes.NewReader(body), int64(len(body)), nil, id)
+	sum := etagOf(body)
+	res, err := s.hooked.putBytes(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), body, sum, nil, id)
 	if err != nil {
 		return err
 	}

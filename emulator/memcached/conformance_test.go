@@ -509,6 +509,18 @@ func testBadInput(t *testing.T, e env) {
 	r.expect("bogus\r\n", "ERROR")
 	r.expect("get "+strings.Repeat("k", 251)+"\r\n", "CLIENT_ERROR bad command line format")
 	r.expect("set "+key(t, "k")+" 0 0 notanumber\r\n", "CLIENT_ERROR bad command line format")
+	// touch, incr and decr: a wrong number of tokens, then a key too long
+	// (answered, and swallowed under noreply).
+	long := strings.Repeat("k", 251)
+	r.expect("touch "+key(t, "k")+"\r\n", "ERROR")
+	r.expect("incr "+key(t, "k")+"\r\n", "ERROR")
+	r.expect("decr a b c d e\r\n", "ERROR")
+	r.expect("touch "+long+" 10\r\n", "CLIENT_ERROR bad command line format")
+	r.expect("incr "+long+" 1\r\n", "CLIENT_ERROR bad command line format")
+	r.expect("decr " + long + " 1 noreply\r\nversion\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "VERSION ") {
+		t.Fatalf("after a noreply decr of a bad key: %q", l)
+	}
 	r.expect("set "+key(t, "k")+" 0 0 1\r\nxyz\r\n", "CLIENT_ERROR bad data chunk")
 	// Whatever memcached does with the rest of the bad chunk, the connection
 	// must still answer; drain until our marker.

@@ -1037,15 +1037,26 @@ func (s *session) delete(tok []string) {
 	s.reply(noreply, s.e.delete(tok[1]))
 }
 
-// touch <key> <exptime> [noreply]
-func (s *session) touch(tok []string) {
+// keyArg checks a "<cmd> <key> <arg> [noreply]" line: it answers ERROR to
+// a wrong number of tokens and a bad format to a bad key, and reports
+// whether the command goes on.
+func (s *session) keyArg(tok []string) (noreply, ok bool) {
 	if len(tok) != 3 && len(tok) != 4 {
 		s.writeLine(replyError)
-		return
+		return false, false
 	}
-	noreply := len(tok) == 4 && tok[3] == "noreply"
+	noreply = len(tok) == 4 && tok[3] == "noreply"
 	if !validKey(tok[1]) {
 		s.reply(noreply, replyBadFormat)
+		return noreply, false
+	}
+	return noreply, true
+}
+
+// touch <key> <exptime> [noreply]
+func (s *session) touch(tok []string) {
+	noreply, ok := s.keyArg(tok)
+	if !ok {
 		return
 	}
 	exptime, err := strconv.ParseInt(tok[2], 10, 32)
@@ -1058,13 +1069,8 @@ func (s *session) touch(tok []string) {
 
 // incr|decr <key> <delta> [noreply]
 func (s *session) incrDecr(incr bool, tok []string) {
-	if len(tok) != 3 && len(tok) != 4 {
-		s.writeLine(replyError)
-		return
-	}
-	noreply := len(tok) == 4 && tok[3] == "noreply"
-	if !validKey(tok[1]) {
-		s.reply(noreply, replyBadFormat)
+	noreply, ok := s.keyArg(tok)
+	if !ok {
 		return
 	}
 	delta, err := strconv.ParseUint(tok[2], 10, 64)

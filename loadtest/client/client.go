@@ -100,8 +100,8 @@ func ParseGrant(body []byte) (Grant, error) {
 	}
 	g := Grant{Key: raw.Key, Expires: raw.Expires, Headers: raw.Headers}
 	// "url" is an object for POST and a string for PUT; its first byte says
-	// which, so only one decode runs.
-	u := bytes.TrimLeft(raw.URL, " \t\r\n")
+	// which, so only one decode runs (a RawMessage starts at its value).
+	u := raw.URL
 	switch {
 	case len(u) > 0 && u[0] == '{':
 		var post struct {
