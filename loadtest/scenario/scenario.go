@@ -1,7 +1,7 @@
 package scenario
 
 import (
-	"time"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
 // Scenario is a decoded scenario file. Field comments give the YAML name;
@@ -38,17 +38,15 @@ type Scenario struct {
 	flags map[string]string
 }
 
-// Defaults of optional fields.
+// Defaults of optional fields: the same as every command's (package plan).
 const (
-	DefaultStrategy    = "cas"
-	DefaultClock       = "virtual"
-	DefaultMemcached   = "auto"
-	DefaultMethod      = "post"
-	DefaultConcurrency = 16
-	DefaultTimeout     = 2 * time.Minute
-	DefaultSeed        = 1
+	DefaultStrategy    = plan.DefaultStrategy
+	DefaultClock       = string(plan.ClockVirtual)
+	DefaultConcurrency = plan.DefaultConcurrency
+	DefaultTimeout     = plan.DefaultTimeout
+	DefaultSeed        = plan.DefaultSeed
 	DefaultTokens      = 1
-	DefaultSize        = 16
+	DefaultSize        = plan.DefaultBodySize
 )
 
 // Limits checked by Validate and Load.

@@ -111,7 +111,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"expectation for a strategy not run", "strategy: cas\n" + minimal + "expect:\n  strategies:\n    delete: {}\n", []string{"file.yaml:7:", "expect.strategies.delete", "does not run"}},
 		{"bad comparison", minimal + "expect:\n  violations: {double_accept: \">x\"}\n", []string{"file.yaml:5:", "bad comparison"}},
 		{"comparison syntax", minimal + "expect:\n  violations: {double_accept: \">0\", wrong_bytes: \">=1\", late_accept: \"<=2\", false_reject: any}\n", nil},
-		{"if-none-match needs put", "strategy: if-none-match\n" + minimal, []string{"file.yaml:1:", "method: put"}},
+		// The same rule and words as serve --upload-method post and
+		// loadtest --method post (plan.ErrIfNoneMatchPOST).
+		{"if-none-match refuses post", "strategy: if-none-match\nmethod: post\n" + minimal, []string{"file.yaml:2:", "method: " + plan.ErrIfNoneMatchPOST.Error()}},
+		{"if-none-match defaults to put", "strategy: if-none-match\n" + minimal, nil},
 		{"if-none-match with put", "strategy: if-none-match\nmethod: put\n" + minimal, nil},
 		{"bad memcached spec", "memcached: memcache\n" + minimal, []string{"file.yaml:1:12", "memcached", "unknown kind"}},
 		{"probability out of range", "events: {duplicates: 1.5}\n" + minimal, []string{"file.yaml:1:", "events.duplicates"}},

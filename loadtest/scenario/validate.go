@@ -8,10 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
-	"github.com/uploadonce/uploadonce/emulator/onetime"
-	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/loadtest/faults"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -26,87 +24,11 @@ func (s *Scenario) Validate() error {
 		errs = append(errs, s.errorAt(field, format, args...))
 	}
 
-	switch s.Clock {
-	case "", "virtual", "real":
-	default:
-		bad("clock", "%q: want virtual or real", s.Clock)
-	}
-	spec := memcached.Spec{Kind: memcached.KindAuto}
-	if s.Memcached != "" {
-		var err error
-		if spec, err = memcached.ParseSpec(s.Memcached); err != nil {
-			bad("memcached", "%v", err)
-		}
-	}
-	switch s.Method {
-	case "", "post", "put":
-	default:
-		bad("method", "%q: want post or put", s.Method)
-	}
-	if s.URLExpiry < 0 {
-		bad("url_expiry", "must not be negative")
-	} else if s.URLExpiry.D() > 7*24*time.Hour {
-		bad("url_expiry", "%s: S3 allows at most 7 days (604800 s)", s.URLExpiry)
-	}
-	if s.TokenTTL < 0 {
-		bad("token_ttl", "must not be negative")
-	}
-	if m := s.MemcachedMemoryMB; m != 0 && (m < plan.MinMemcachedMemoryMB || m > plan.MaxMemcachedMemoryMB) {
-		bad("memcached_memory_mb", "%d: want %d..%d (0 or absent for memcached's default); memcached refuses -m below twice its 1 MB item size limit",
-			m, plan.MinMemcachedMemoryMB, plan.MaxMemcachedMemoryMB)
-	} else if m > 0 && spec.Kind == memcached.KindExternal {
-		bad("memcached_memory_mb", "an external memcached's memory is not uploadonce's to set")
-	}
-
-	// Strategies.
-	if s.Strategy != "" && len(s.Strategies) > 0 {
-		bad("strategies", "use strategy or strategies, not both")
-	}
-	seen := map[string]bool{}
-	for i, name := range s.StrategyNames() {
-		field := "strategy"
-		if len(s.Strategies) > 0 {
-			field = fmt.Sprintf("strategies[%d]", i)
-		}
-		if _, ok := onetime.LookupStrategy(name); !ok {
-			bad(field, "unknown strategy %q: want one of %s", name, strings.Join(onetime.StrategyNames(), ", "))
-			continue
-		}
-		if seen[name] {
-			bad(field, "strategy %q is listed twice", name)
-		}
-		seen[name] = true
-		if name == onetime.IfNoneMatch && s.Method != "put" {
-			bad(field, "strategy if-none-match signs If-None-Match on a presigned PUT: set method: put")
-		}
-	}
-
-	// Events and the invoker.
-	if _, err := s3event.ParseDelay(s.Events.Delay); err != nil {
-		bad("events.delay", "%v", err)
-	}
-	if !(s.Events.Duplicates >= 0 && s.Events.Duplicates <= 1) {
-		bad("events.duplicates", "%v: want a chance between 0 and 1", s.Events.Duplicates)
-	}
-	if s.Events.Reorder < 0 {
-		bad("events.reorder", "must not be negative")
-	}
-	if a := s.Events.MaxAge.D(); a != 0 && (a < lambda.MinMaxEventAge || a > lambda.MaxMaxEventAge) {
-		bad("events.max_age", "%s: want %s..%s, as Lambda's MaximumEventAgeInSeconds", a, lambda.MinMaxEventAge, lambda.MaxMaxEventAge)
-	}
-	if c := s.Lambda.Concurrency; c < 0 || c > MaxConcurrency {
-		bad("lambda.concurrency", "%d: want 1..%d (0 or absent for the default)", c, MaxConcurrency)
-	}
-	if r := s.Lambda.Retries; r != nil && (*r < 0 || *r > 2) {
-		bad("lambda.retries", "%d: want 0..2, as Lambda's MaximumRetryAttempts", *r)
-	}
-	if !(s.Lambda.ErrorRate >= 0 && s.Lambda.ErrorRate <= 1) {
-		bad("lambda.error_rate", "%v: want a fraction between 0 and 1", s.Lambda.ErrorRate)
-	}
+	spec := s.validateStack(bad, &errs)
 
 	// Load model.
 	if s.Concurrency < 0 || s.Concurrency > MaxConcurrency {
-		bad("concurrency", "%d: want 1..%d (0 or absent for %d)", s.Concurrency, MaxConcurrency, DefaultConcurrency)
+		bad("concurrency", "%d: want 1..%d (0 or absent for %d)", s.Concurrency, MaxConcurrency, plan.DefaultConcurrency)
 	}
 	if !(s.Rate >= 0) || s.Rate > 1e7 {
 		bad("rate", "%v: want tokens per second, 0 (closed model) up to 10,000,000", s.Rate)
@@ -198,51 +120,7 @@ func (s *Scenario) Validate() error {
 		bad("timeout", "%s is not longer than the last upload offset %s on the real clock", s.timeout(), last)
 	}
 
-	// Faults.
-	for i, f := range s.Faults {
-		ff := fmt.Sprintf("faults[%d]", i)
-		switch f.Kind {
-		case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush:
-		case plan.FaultMemcachedEvict:
-			if f.Value <= 0 {
-				bad(ff+".value", "evict needs value: the memory limit in bytes (> 0)")
-			}
-			if spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer {
-				bad(ff+".kind", "memcached-evict sets the memory limit at run time, which only the embedded server can; "+
-					"for %s use memcached_memory_mb (memcached -m) and enough tokens to fill it", spec.Kind)
-			}
-		case plan.FaultMemcachedConnLimit:
-			if f.Value <= 0 {
-				bad(ff+".value", "conn-limit needs value: the most connections allowed (> 0)")
-			}
-			if spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer {
-				bad(ff+".kind", "memcached-conn-limit needs the embedded server: memcached's -c cannot change at run time")
-			}
-		case plan.FaultMemcachedLatency, plan.FaultMemcachedPause:
-			if f.Duration <= 0 {
-				bad(ff+".duration", "%s needs a positive duration", f.Kind)
-			}
-			if f.Kind == plan.FaultMemcachedLatency && (spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer) {
-				bad(ff+".kind", "memcached-latency needs the embedded server; stall a %s with memcached-pause", spec.Kind)
-			}
-		case "":
-			bad(ff+".kind", "every fault needs a kind")
-		default:
-			bad(ff+".kind", "unknown fault %q: want %s", f.Kind, strings.Join(faultKinds, ", "))
-		}
-		if f.At < 0 {
-			bad(ff+".at", "must not be negative")
-		}
-		if f.Duration < 0 {
-			bad(ff+".duration", "must not be negative")
-		}
-		if f.Value < 0 {
-			bad(ff+".value", "must not be negative")
-		}
-		if spec.Kind == memcached.KindExternal {
-			bad(ff+".kind", "faults are injected only into a memcached uploadonce runs, not an external one")
-		}
-	}
+	s.validateFaults(spec, bad)
 
 	// Expectations.
 	groupUploads := map[string]int{}
@@ -271,7 +149,77 @@ func (s *Scenario) Validate() error {
 	return errors.Join(errs...)
 }
 
-var faultKinds = plan.FaultKinds()
+// validateStack checks the stack of every strategy the file runs, with
+// the rules of plan.Stack.Validate, and returns the memcached spec.
+func (s *Scenario) validateStack(bad func(field, format string, args ...any), errs *[]error) memcached.Spec {
+	if s.Strategy != "" && len(s.Strategies) > 0 {
+		bad("strategies", "use strategy or strategies, not both")
+	}
+	seen := map[string]bool{}
+	reported := map[string]bool{}
+	spec := memcached.Spec{Kind: memcached.KindAuto}
+	for i, name := range s.StrategyNames() {
+		field := "strategy"
+		if len(s.Strategies) > 0 {
+			field = fmt.Sprintf("strategies[%d]", i)
+		}
+		if seen[name] {
+			bad(field, "strategy %q is listed twice", name)
+		}
+		seen[name] = true
+		st, perr := s.stack(name)
+		spec = st.Memcached
+		for _, err := range plan.Errors(errors.Join(perr, st.Validate())) {
+			var fe *plan.FieldError
+			if !errors.As(err, &fe) {
+				*errs = append(*errs, s.errorAt("", "%v", err))
+				continue
+			}
+			f := fe.Field
+			if f == "strategy" {
+				f = field
+			}
+			if key := f + "\x00" + fe.Err.Error(); !reported[key] {
+				reported[key] = true
+				*errs = append(*errs, s.errorAt(f, "%v", fe.Err))
+			}
+		}
+	}
+	return spec
+}
+
+// validateFaults checks each fault's values and, when the file names its
+// memcached, whether that provider can take it.
+func (s *Scenario) validateFaults(spec memcached.Spec, bad func(field, format string, args ...any)) {
+	for i, f := range s.Faults {
+		ff := fmt.Sprintf("faults[%d]", i)
+		if f.Kind == "" {
+			bad(ff+".kind", "every fault needs a kind")
+			continue
+		}
+		pf := plan.Fault{Kind: f.Kind, At: f.At.D(), Duration: f.Duration.D(), Value: f.Value}
+		if err := pf.Validate(); err != nil {
+			bad(ff+"."+faultField(pf), "%v", err)
+			continue
+		}
+		if err := faults.Supports(f.Kind, spec.Kind); err != nil {
+			bad(ff+".kind", "%v", err)
+		}
+	}
+}
+
+// faultField names the field a fault's validation error is about.
+func faultField(f plan.Fault) string {
+	switch {
+	case !slices.Contains(plan.FaultKinds(), f.Kind):
+		return "kind"
+	case f.At < 0:
+		return "at"
+	case f.Kind == plan.FaultMemcachedEvict || f.Kind == plan.FaultMemcachedConnLimit:
+		return "value"
+	}
+	return "duration"
+}
 
 func (s *Scenario) validateExpectations(field string, e Expectations, groupUploads map[string]int, errs *[]error) {
 	for name, ge := range e.Groups {
