@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uploadonce/uploadonce/loadtest/expect"
+
 	"github.com/rs/zerolog"
 
 	"github.com/uploadonce/uploadonce/emulator/onetime"
@@ -263,7 +265,7 @@ type outcomeJSON struct {
 	Want        string `json:"want"`
 }
 
-func (r *scenarioReport) setScenario(file string, outcomes []scenario.Outcome) {
+func (r *scenarioReport) setScenario(file string, outcomes []expect.Outcome) {
 	r.File = file
 	r.InvariantsOK = r.Report.OK
 	r.OK = true
@@ -287,12 +289,12 @@ func (r *scenarioReport) write(path string) error {
 
 // runPlan runs one plan on the engine and returns what the expectations
 // need, the report, and the engine's result (for its history).
-func runPlan(ctx context.Context, p plan.Plan, log zerolog.Logger, progress io.Writer) (scenario.Observed, *scenarioReport, *loadtest.Result, error) {
+func runPlan(ctx context.Context, p plan.Plan, log zerolog.Logger, progress io.Writer) (expect.Observed, *scenarioReport, *loadtest.Result, error) {
 	res, err := loadtest.Run(ctx, p, loadtest.WithLogger(log), loadtest.WithProgress(progress, isTerminal(progress)))
 	if err != nil {
-		return scenario.Observed{}, nil, nil, err
+		return expect.Observed{}, nil, nil, err
 	}
-	obs := scenario.Observe(res.History, &res.Check)
+	obs := expect.Observe(res.History, &res.Check)
 	obs.Partial = res.Partial
 	return obs, &scenarioReport{Report: res.Report, Scenario: p.Name}, res, nil
 }
