@@ -3,9 +3,9 @@
 //
 // [ParseSpec] reads the --memcached syntax and [Start] runs it:
 //
-//   - embedded: [Embedded], an in-process text-protocol server with an
-//     injectable clock and fault knobs (latency, connection limit, memory
-//     limit with LRU eviction, restart);
+//   - embedded: [Embedded], the in-process text-protocol server of package
+//     embedded, with an injectable clock and fault knobs (latency, pause,
+//     connection limit, memory limit with LRU eviction, restart);
 //   - process: a local memcached binary on a free loopback port;
 //   - container: memcached containers through testcontainers-go, published
 //     on 127.0.0.1 only (DESIGN.md §7; build the image with

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
 )
 
 // Defaults for [Start]. The zero configuration works: Start(ctx, spec) with no
@@ -28,15 +30,7 @@ const (
 
 // Clock is the time source of the embedded server's expiry. A virtual clock
 // makes TTLs testable without sleeping. It MUST be safe for concurrent use.
-type Clock interface {
-	Now() time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-var _ Clock = realClock{}
+type Clock = embedded.Clock
 
 // Option configures [Start].
 type Option func(*config)
@@ -55,7 +49,6 @@ func newConfig(opts []Option) config {
 		memoryMB:     DefaultMemoryMB,
 		image:        DefaultImageFromEnv(),
 		startTimeout: DefaultStartTimeout,
-		clock:        realClock{},
 	}
 	for _, o := range opts {
 		o(&c)

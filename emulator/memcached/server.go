@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
 )
 
 // node is what each provider implements behind [Server].
@@ -121,7 +123,7 @@ func (s *Server) Resume(ctx context.Context) error {
 }
 
 // ErrClosed is returned by Restart after Close.
-var ErrClosed = errors.New("memcached: server closed")
+var ErrClosed = embedded.ErrClosed
 
 // ErrUnsupported is returned by fault hooks a kind cannot honour.
 var ErrUnsupported = errors.New("memcached: operation not supported for this kind")
