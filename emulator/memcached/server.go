@@ -294,6 +294,11 @@ func waitReady(ctx context.Context, addr string, alive func() error) (string, er
 		lastErr = err
 		select {
 		case <-ctx.Done():
+			if alive != nil {
+				if err := alive(); err != nil {
+					return "", err
+				}
+			}
 			return "", fmt.Errorf("memcached %s not ready: %w (last probe: %v)", addr, ctx.Err(), lastErr)
 		case <-time.After(50 * time.Millisecond):
 		}
