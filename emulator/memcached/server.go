@@ -34,6 +34,7 @@ type node interface {
 type Server struct {
 	kind  string
 	desc  string
+	image string
 	addrs []string
 	node  node
 	emb   *Embedded
@@ -52,6 +53,10 @@ func (s *Server) Addrs() []string { return append([]string(nil), s.addrs...) }
 // Describe is a human string such as
 // "container (uploadonce/memcached:local) at 127.0.0.1:32768".
 func (s *Server) Describe() string { return s.desc }
+
+// Image is the container image running for kind container (see
+// [ResolveImage]), else "".
+func (s *Server) Image() string { return s.image }
 
 // Embedded returns the in-process server for kind embedded (to reach its
 // fault knobs), else nil.
@@ -164,12 +169,14 @@ func Start(ctx context.Context, spec Spec, opts ...Option) (*Server, error) {
 
 func startAuto(ctx context.Context, cfg config) (*Server, error) {
 	var why []string
-	switch present, err := autoImagePresent(ctx, cfg.image); {
+	image, err := autoImage(ctx, cfg.image)
+	switch present, err := autoImagePresent(ctx, image, err); {
 	case err != nil:
 		why = append(why, err.Error())
 	case !present:
-		why = append(why, fmt.Sprintf("image %q is not present locally (run make memcached-image or set %s)", cfg.image, ImageEnv))
+		why = append(why, fmt.Sprintf("image %q is not present locally (run make memcached-image or set %s)", image, ImageEnv))
 	default:
+		cfg.image = image
 		return startContainers(ctx, cfg, 1)
 	}
 	if _, err := findMemcachedBinary(); err != nil {
@@ -182,12 +189,22 @@ func startAuto(ctx context.Context, cfg config) (*Server, error) {
 	return startEmbedded(ctx, cfg)
 }
 
-func autoImagePresent(ctx context.Context, image string) (bool, error) {
+// autoImage resolves the image auto would run, within 5 s.
+func autoImage(ctx context.Context, image string) (string, error) {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !DockerAvailable(pctx) {
-		return false, errors.New("docker engine does not answer")
+		return "", errors.New("docker engine does not answer")
 	}
+	return ResolveImage(pctx, image)
+}
+
+func autoImagePresent(ctx context.Context, image string, resolveErr error) (bool, error) {
+	if resolveErr != nil {
+		return false, resolveErr
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	return ImagePresent(pctx, image)
 }
 
