@@ -1,6 +1,13 @@
 package memcached
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
 	"github.com/rs/zerolog"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
@@ -47,3 +54,75 @@ func WithEmbeddedMaxItemSize(n int) EmbeddedOption { return embedded.WithMaxItem
 // WithEmbeddedMaxBytes sets the memory limit (memcached -m) before LRU
 // eviction; 0 means unlimited, negative keeps DefaultEmbeddedMaxBytes.
 func WithEmbeddedMaxBytes(n int64) EmbeddedOption { return embedded.WithMaxBytes(n) }
+
+// embeddedNodes are the servers of kind embedded: one, or an embedded:N
+// cluster whose nodes each answer `config get cluster` with all of them.
+type embeddedNodes []*Embedded
+
+var (
+	_ node   = embeddedNodes(nil)
+	_ pauser = embeddedNodes(nil)
+)
+
+func (ns embeddedNodes) restart(context.Context) error {
+	for _, e := range ns {
+		e.Restart()
+	}
+	return nil
+}
+
+func (ns embeddedNodes) pause(context.Context) error {
+	for _, e := range ns {
+		e.Pause()
+	}
+	return nil
+}
+
+func (ns embeddedNodes) resume(context.Context) error {
+	for _, e := range ns {
+		e.Resume()
+	}
+	return nil
+}
+
+func (ns embeddedNodes) close(context.Context) error {
+	var errs []error
+	for _, e := range ns {
+		errs = append(errs, e.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// startEmbedded starts n embedded servers, each on its own free loopback
+// port, and gives each the cluster configuration listing all n.
+func startEmbedded(ctx context.Context, cfg config, n int) (*Server, error) {
+	ns := make(embeddedNodes, 0, n)
+	cluster := embedded.ClusterConfig{Version: 1}
+	for range n {
+		e := NewEmbedded(
+			WithEmbeddedLogger(cfg.logger),
+			WithEmbeddedClock(cfg.clock),
+			WithEmbeddedMaxBytes(int64(cfg.memoryMB)<<20),
+		)
+		if err := e.Start(ctx); err != nil {
+			return nil, errors.Join(err, ns.close(ctx))
+		}
+		ns = append(ns, e)
+		host, port, err := net.SplitHostPort(e.Addr())
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil {
+			return nil, errors.Join(fmt.Errorf("memcached embedded: listen address %q: %w", e.Addr(), errors.Join(err, perr)), ns.close(ctx))
+		}
+		cluster.Nodes = append(cluster.Nodes, embedded.ClusterNode{Host: host, IP: host, Port: p})
+	}
+	addrs := make([]string, len(ns))
+	for i, e := range ns {
+		e.SetClusterConfig(cluster)
+		addrs[i] = e.Addr()
+	}
+	desc := "embedded (in-process) at " + addrs[0]
+	if n > 1 {
+		desc = fmt.Sprintf("embedded x%d (in-process cluster, config endpoint %s) at %s", n, addrs[0], strings.Join(addrs, ","))
+	}
+	return &Server{kind: KindEmbedded, desc: desc, addrs: addrs, node: ns, embs: ns}, nil
+}

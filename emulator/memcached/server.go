@@ -37,7 +37,7 @@ type Server struct {
 	image string
 	addrs []string
 	node  node
-	emb   *Embedded
+	embs  []*Embedded
 
 	mu     sync.Mutex
 	closed bool
@@ -59,8 +59,28 @@ func (s *Server) Describe() string { return s.desc }
 func (s *Server) Image() string { return s.image }
 
 // Embedded returns the in-process server for kind embedded (to reach its
-// fault knobs), else nil.
-func (s *Server) Embedded() *Embedded { return s.emb }
+// fault knobs), else nil. Of an embedded:N cluster it is the first node; see
+// EmbeddedNodes.
+func (s *Server) Embedded() *Embedded {
+	if len(s.embs) == 0 {
+		return nil
+	}
+	return s.embs[0]
+}
+
+// EmbeddedNodes returns every in-process server of kind embedded, in the
+// order of Addrs, else nil.
+func (s *Server) EmbeddedNodes() []*Embedded { return append([]*Embedded(nil), s.embs...) }
+
+// ConfigEndpoint is the address an ElastiCache Auto Discovery client asks
+// `config get cluster` for kind embedded (every node answers it; this is
+// the first), else "": the real memcached lacks the extension.
+func (s *Server) ConfigEndpoint() string {
+	if len(s.embs) == 0 {
+		return ""
+	}
+	return s.addrs[0]
+}
 
 // Restart loses all data, as a memcached restart does: a process is killed
 // and started again on the same port, a container is stopped and started with
@@ -148,7 +168,11 @@ func Start(ctx context.Context, spec Spec, opts ...Option) (*Server, error) {
 	case KindAuto:
 		return startAuto(ctx, cfg)
 	case KindEmbedded:
-		return startEmbedded(ctx, cfg)
+		n := max(spec.Nodes, 1)
+		if n > MaxEmbeddedNodes {
+			return nil, fmt.Errorf("memcached: embedded count %d must be in 1..%d", n, MaxEmbeddedNodes)
+		}
+		return startEmbedded(ctx, cfg, n)
 	case KindProcess:
 		return startProcess(ctx, cfg)
 	case KindContainer:
@@ -186,7 +210,7 @@ func startAuto(ctx context.Context, cfg config) (*Server, error) {
 		return startProcess(ctx, cfg)
 	}
 	cfg.logger.Warn().Strs("why", why).Msg("memcached auto: fell back to the embedded server")
-	return startEmbedded(ctx, cfg)
+	return startEmbedded(ctx, cfg, 1)
 }
 
 // autoImage resolves the image auto would run, within 5 s.
@@ -217,33 +241,6 @@ func findMemcachedBinary() (string, error) {
 		return p, nil
 	}
 	return "", errors.New("no memcached binary in PATH or /usr/bin (apt-get install -y memcached)")
-}
-
-type embeddedNode struct{ e *Embedded }
-
-var _ node = embeddedNode{}
-
-func (n embeddedNode) restart(context.Context) error { n.e.Restart(); return nil }
-func (n embeddedNode) pause(context.Context) error   { n.e.Pause(); return nil }
-func (n embeddedNode) resume(context.Context) error  { n.e.Resume(); return nil }
-func (n embeddedNode) close(context.Context) error   { return n.e.Close() }
-
-func startEmbedded(ctx context.Context, cfg config) (*Server, error) {
-	e := NewEmbedded(
-		WithEmbeddedLogger(cfg.logger),
-		WithEmbeddedClock(cfg.clock),
-		WithEmbeddedMaxBytes(int64(cfg.memoryMB)<<20),
-	)
-	if err := e.Start(ctx); err != nil {
-		return nil, err
-	}
-	return &Server{
-		kind:  KindEmbedded,
-		desc:  "embedded (in-process) at " + e.Addr(),
-		addrs: []string{e.Addr()},
-		node:  embeddedNode{e},
-		emb:   e,
-	}, nil
 }
 
 type externalNode struct{}

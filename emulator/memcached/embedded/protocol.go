@@ -160,6 +160,8 @@ func (s *session) dispatch(tok []string) (quit bool) {
 		s.reply(tok[len(tok)-1] == "noreply" && len(tok) == 3, "OK")
 	case "stats":
 		s.stats(tok[1:])
+	case "config":
+		s.config(tok)
 	case "quit":
 		return true
 	default:

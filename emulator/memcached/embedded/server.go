@@ -24,7 +24,8 @@ import (
 //     connections have exactly one winner, as on memcached.
 //  2. Replies are memcached's, byte for byte, for the commands it knows:
 //     get gets gat gats set add replace append prepend cas delete touch incr
-//     decr flush_all version verbosity stats quit.
+//     decr flush_all version verbosity stats quit, and ElastiCache's
+//     `config get cluster` (see SetClusterConfig).
 //  3. Bad input never stops the server: a bad command gets ERROR or
 //     CLIENT_ERROR, and only a framing error (a line over MaxCommandLine,
 //     a short data block at EOF) closes that one connection.
@@ -50,7 +51,8 @@ type Server struct {
 	started time.Time
 	st      Stats // counters other than connection and derived ones
 
-	latency  atomic.Int64 // time.Duration
+	cluster  atomic.Pointer[ClusterConfig] // nil: a one-node cluster of itself
+	latency  atomic.Int64                  // time.Duration
 	maxConns atomic.Int64
 	pauseMu  sync.Mutex
 	resumed  chan struct{} // non-nil while paused; closed by Resume
