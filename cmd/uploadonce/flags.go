@@ -15,6 +15,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
 
@@ -35,6 +36,7 @@ type stackFlags struct {
 	lambdaRetries               int
 
 	logLevel, logFormat string
+	sigv2               string
 }
 
 func (f *stackFlags) register(fs *flag.FlagSet, defaultListen string) {
@@ -62,6 +64,7 @@ func (f *stackFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.IntVar(&f.lambdaRetries, "lambda-retries", lambda.DefaultMaxRetries, "retries of a failed invocation (0..2; 1 min, then 2 min apart)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+	fs.StringVar(&f.sigv2, "sigv2", "accept", "accept or refuse Signature Version 2 presigned URLs and POSTs (boto3's default); refuse acts as a SigV4-only bucket")
 }
 
 // options turns the flags into typed start options; errors are usage errors.
@@ -117,6 +120,10 @@ func (f *stackFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	if f.eventReorder < 0 || math.IsNaN(dup) {
 		return o, usagef("--event-reorder must not be negative")
 	}
+	sigv2, err := s3auth.ParseSigV2Mode(f.sigv2)
+	if err != nil {
+		return o, usagef("--sigv2 %q: want accept or refuse", f.sigv2)
+	}
 	apiKey := f.apiKey
 	if apiKey == "" {
 		if apiKey, err = issueapi.NewAPIKey(); err != nil {
@@ -133,7 +140,7 @@ func (f *stackFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 		Memcached: f.memcached,
 		Config: emulator.Config{
 			Bucket: f.bucket, Stage: f.stage, APIKey: apiKey, Region: f.region,
-			AccessKeyID: f.accessKey, SecretAccessKey: f.secretKey,
+			AccessKeyID: f.accessKey, SecretAccessKey: f.secretKey, SigV2: sigv2,
 			Strategy: f.strategy, Method: method, URLExpiry: f.urlExpiry, TokenTTL: f.tokenTTL,
 			KeepRejected: f.keepRejected, Clock: clk, Delivery: model, Logger: log,
 			Lambda: lambda.Config{Concurrency: f.lambdaConcurrency, MaxRetries: f.lambdaRetries,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,13 +76,22 @@ func printBanner(w io.Writer, r *emulator.Running, o emulator.StartOptions) {
   API URL        %s%s
   API key        %s
   S3 endpoint    %s  (path-style)
+  signatures     SigV4; SigV2 %s
   bucket         %s  (region %s)
   credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s
   memcached      %s
   strategy       %s  (upload method %s, URL expiry %v, token TTL %v)
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
-`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, cfg.Bucket, cfg.Region,
+`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
 		cfg.AccessKeyID, cfg.SecretAccessKey, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL,
 		clockKind, r.URL, emulator.InspectPrefix, r.URL)
+}
+
+// sigV2Banner says what the S3 endpoint does with SigV2 requests.
+func sigV2Banner(m s3auth.SigV2Mode) string {
+	if m == s3auth.SigV2Refuse {
+		return "refused (--sigv2 refuse)"
+	}
+	return "accepted (--sigv2 accept)"
 }
