@@ -274,8 +274,8 @@ func TestBoto3DefaultPresignedPostExpiredAndTampered(t *testing.T) {
 
 	late := presign("data/late")
 	// boto3 dates the policy by the wall clock, 30 s ahead; the virtual
-	// clock started at most a few seconds before that.
-	advanceClock(t, base, "60s")
+	// clock started a few seconds before that, so 5 min is past it.
+	advanceClock(t, base, "5m")
 	a = boto3Post(t, py, base, late, "x")[0]
 	if e := parseS3Err(t, a.Body); a.Status != 403 || e.Code != "AccessDenied" || e.Message != "Invalid according to Policy: Policy expired." {
 		t.Fatalf("late upload: %d %+v", a.Status, e)
@@ -370,7 +370,20 @@ func TestBoto3DefaultPresignedURLs(t *testing.T) {
 		!strings.HasSuffix(e.StringToSign, "\n/uploadonce/data/hello%20world.txt") {
 		t.Fatalf("tampered GET: %d %+v", status, e)
 	}
-	advanceClock(t, base, "60s")
+	head := presign("head_object", "data/typed.txt", nil)
+	if status, body := send(t, http.MethodHead, head, nil, ""); status != 200 {
+		t.Fatalf("HEAD: %d %q", status, body)
+	}
+	del := presign("delete_object", "data/typed.txt", nil)
+	if status, body := send(t, http.MethodDelete, del, nil, ""); status != 204 {
+		t.Fatalf("DELETE: %d %q", status, body)
+	}
+	if status, _ := send(t, http.MethodHead, head, nil, ""); status != 404 {
+		t.Fatalf("HEAD after DELETE: %d", status)
+	}
+	// Expires is the wall clock plus 30 s; the virtual clock started a few
+	// seconds before the URLs were signed, so 5 min is past them.
+	advanceClock(t, base, "5m")
 	for _, u := range []struct{ method, url string }{{http.MethodGet, get}, {http.MethodPut, put}} {
 		status, body := send(t, u.method, u.url, nil, "late")
 		if e := parseS3Err(t, body); status != 403 || e.Code != "AccessDenied" || e.Message != "Request has expired" {
