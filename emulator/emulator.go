@@ -39,6 +39,8 @@ const (
 	DefaultBucket    = "uploadonce"
 	DefaultStrategy  = onetime.CAS
 	DefaultLogLength = 100_000
+	// DefaultMaxUploadSize is S3's limit of one PUT, 5 GiB.
+	DefaultMaxUploadSize = 5 << 30
 )
 
 // Config configures an Emulator. Endpoint is required; Cache is required for
@@ -75,6 +77,19 @@ type Config struct {
 	LogLength int
 	// MaxObjectBytes bounds one upload; fakes3's default when zero.
 	MaxObjectBytes int64
+	// MaxUploadSize bounds every POST grant with the policy condition
+	// content-length-range 0..MaxUploadSize; zero grants any size, as the
+	// reference does (serve's --max-upload-size, DefaultMaxUploadSize).
+	MaxUploadSize int64
+	// PublicURL, when set, is the base URL (scheme://host[:port]) issued
+	// URLs name; otherwise they name the host each client called.
+	PublicURL string
+	// BodyTimeout and MinBodyRate pace S3 request bodies (fakes3.Config):
+	// a body that stalls for BodyTimeout, or brings less than MinBodyRate
+	// bytes/s over a BodyTimeout window, gets 400 RequestTimeout. Zero
+	// means fakes3's defaults (20 s, 1 KiB/s); negative turns them off.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// FunctionErrorRate fails that fraction of verifier invocations before
 	// they run, as a crashed or timed-out Lambda would, so that retries can
 	// be exercised. The choice is seeded by Delivery.Seed.
@@ -124,7 +139,7 @@ func New(cfg Config) (*Emulator, error) {
 
 	e.S3 = fakes3.New(fakes3.Config{Region: cfg.Region, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
 		Clock: cfg.Clock, Logger: cfg.Logger.With().Str("component", "s3").Logger(), Notify: e.onWrite, MaxObjectBytes: cfg.MaxObjectBytes,
-		SigV2: cfg.SigV2})
+		SigV2: cfg.SigV2, BodyTimeout: cfg.BodyTimeout, MinBodyRate: cfg.MinBodyRate})
 	if err := e.S3.CreateBucket(cfg.Bucket, cfg.Strategy == onetime.Versioning); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}
@@ -147,7 +162,9 @@ func New(cfg Config) (*Emulator, error) {
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 	})
-	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: onetime.NewSDKPresigner(client, cfg.Clock), Clock: cfg.Clock,
+	presigner := onetime.NewSDKPresigner(client, cfg.Clock)
+	presigner.MaxUploadSize = cfg.MaxUploadSize
+	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: presigner, Clock: cfg.Clock,
 		Bucket: cfg.Bucket, URLExpiry: cfg.URLExpiry, TokenTTL: cfg.TokenTTL, Method: cfg.Method,
 		IfNoneMatch: cfg.Strategy == onetime.IfNoneMatch}
 	e.Verifier = &onetime.Verifier{Strategy: strategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
@@ -212,6 +229,14 @@ func (c *Config) fill() error {
 	}
 	if c.Bucket == "metrics" {
 		return errors.New(`bucket "metrics" would hide the /metrics endpoint`)
+	}
+	if c.MaxUploadSize < 0 {
+		return errors.New("max upload size must not be negative")
+	}
+	if c.PublicURL != "" {
+		if err := CheckPublicURL(c.PublicURL); err != nil {
+			return err
+		}
 	}
 	if c.FunctionErrorRate < 0 || c.FunctionErrorRate > 1 {
 		return errors.New("function error rate must be between 0 and 1")

@@ -2,7 +2,10 @@ package emulator
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/clock"
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
 // InspectPrefix is where the inspection API lives.
@@ -42,11 +46,40 @@ func (e *Emulator) Handler() http.Handler {
 			e.refreshGauges()
 			metrics.ServeHTTP(w, r)
 		case r.URL.Path == apiPath || strings.HasPrefix(r.URL.Path, "/"+e.cfg.Stage+"/"):
-			e.api.ServeHTTP(w, r)
+			e.api.ServeHTTP(w, r.WithContext(onetime.WithEndpoint(r.Context(), e.endpointFor(r))))
 		default:
 			e.S3.ServeHTTP(w, r)
 		}
 	})
+}
+
+// endpointFor is the S3 endpoint the URLs issued to r name: PublicURL when
+// set, else the host r called, so that a client elsewhere gets URLs it can
+// reach; the listener's own address (never a wildcard) when r names none.
+func (e *Emulator) endpointFor(r *http.Request) string {
+	switch {
+	case e.cfg.PublicURL != "":
+		return e.cfg.PublicURL
+	case r.Host == "":
+		return e.cfg.Endpoint
+	case r.TLS != nil:
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// CheckPublicURL reports whether u can be a PublicURL: http or https, a
+// host that is not a wildcard address, and no path, query or fragment.
+func CheckPublicURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" ||
+		strings.TrimSuffix(p.Path, "/") != "" || p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+		return fmt.Errorf("public URL %q: want http(s)://HOST[:PORT] with no path", u)
+	}
+	if ip := net.ParseIP(p.Hostname()); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("public URL %q: %s is a wildcard address no client can call", u, p.Hostname())
+	}
+	return nil
 }
 
 // inspectMethods lists the inspection endpoints and their methods.

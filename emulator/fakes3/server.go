@@ -53,6 +53,13 @@ type Config struct {
 	// SigV2 accepts (the zero value) or refuses SigV2 presigned URLs and
 	// POSTs; see s3auth.SigV2Mode.
 	SigV2 s3auth.SigV2Mode
+	// BodyTimeout is the longest a request body may make no progress, and
+	// the window over which MinBodyRate (bytes/s) is averaged; either
+	// failure answers 400 RequestTimeout and closes the connection, as S3
+	// does. Zero means DefaultBodyTimeout and DefaultMinBodyRate; negative
+	// turns the check off (a negative rate only the rate).
+	BodyTimeout time.Duration
+	MinBodyRate int64
 }
 
 // Server is the fake S3 HTTP handler.
@@ -88,6 +95,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxObjectBytes <= 0 {
 		cfg.MaxObjectBytes = DefaultMaxObjectBytes
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.MinBodyRate == 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
 	}
 	ts := timeSource{cfg.Clock}
 	s := &Server{cfg: cfg, log: cfg.Logger,
@@ -131,6 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := strconv.FormatUint(s.reqID.Add(1), 16)
 	w.Header().Set("x-amz-request-id", id)
 	s.count(r)
+	pace(w, r, s.cfg.BodyTimeout, max(s.cfg.MinBodyRate, 0))
 	bucket, key := splitPath(r.URL.Path)
 
 	if r.Method == http.MethodPost && key == "" && bucket != "" && isMultipart(r) {
@@ -277,19 +291,19 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if len(key) > gofakes3.KeySizeLimit {
 		return &s3auth.Error{Code: "KeyTooLongError", Message: "Your key is too long", Status: http.StatusBadRequest}
 	}
-	body, err := io.ReadAll(io.LimitReader(form.File, s.cfg.MaxObjectBytes+1))
+	// The file is checked as it arrives, against the policy's range and the
+	// store's limit: a body over either is cut off there, not read whole.
+	body, err := readFile(form.LimitFile(policy, s.cfg.MaxObjectBytes), r.ContentLength, s.cfg.MaxObjectBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return s3auth.ErrEntityTooLarge(mbe.Limit, s.cfg.MaxObjectBytes)
 		}
+		var se *s3auth.Error
+		if errors.As(err, &se) {
+			return se
+		}
 		return s3auth.ErrMalformedPOSTRequest(err.Error())
-	}
-	if int64(len(body)) > s.cfg.MaxObjectBytes {
-		return s3auth.ErrEntityTooLarge(int64(len(body)), s.cfg.MaxObjectBytes)
-	}
-	if err := policy.CheckLength(int64(len(body))); err != nil {
-		return err
 	}
 	sum := etagOf(body)
 	res, err := s.hooked.putBytes(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), body, sum, nil, id)
@@ -311,6 +325,29 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	}
 	w.WriteHeader(status)
 	return nil
+}
+
+// readFile reads a POST's file whole. The request's length bounds the file,
+// so when it is known (and within limit) the buffer is made once at that
+// size instead of doubling as it fills.
+func readFile(r io.Reader, requestLength, limit int64) ([]byte, error) {
+	if requestLength <= 0 || requestLength > limit+1 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, requestLength)
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf):
+			rest, err := io.ReadAll(r) // cannot happen with an honest length
+			return append(buf, rest...), err
+		}
+	}
 }
 
 type postResponse struct {

@@ -75,7 +75,7 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 		case errors.Is(err, io.EOF):
 			return nil, ErrIncorrectNumberOfFiles()
 		case err != nil:
-			return nil, ErrMalformedPOSTRequest("")
+			return nil, bodyError(err)
 		}
 		name := strings.ToLower(part.FormName())
 		if name == "" {
@@ -99,7 +99,7 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 		case errors.Is(err, errPreambleTooLong):
 			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		case err != nil:
-			return nil, ErrMalformedPOSTRequest("")
+			return nil, bodyError(err)
 		case int64(len(val)) > budget:
 			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		}
@@ -115,6 +115,16 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 }
 
 var errPreambleTooLong = errors.New("form body before the file part too long")
+
+// bodyError is the S3 error of a failed read of a form: the reader's own
+// (a request timeout) when it gave one, else a malformed form.
+func bodyError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return ErrMalformedPOSTRequest("")
+}
 
 // preambleReader stops a body at left bytes until open is called: the
 // multipart reader then never reads more than that before the file part.
