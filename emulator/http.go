@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/uploadonce/uploadonce/emulator/clock"
@@ -85,9 +87,12 @@ func CheckPublicURL(u string) error {
 // inspectMethods lists the inspection endpoints and their methods.
 var inspectMethods = map[string]string{"health": "GET", "decisions": "GET", "events": "GET", "clock": "GET, POST"}
 
-// Health is the body of GET /_uploadonce/health.
+// Health is the body of GET /_uploadonce/health: status "ok" (200), or
+// "degraded" (503) with the reason when memcached does not answer a probe
+// within HealthProbeTimeout.
 type Health struct {
 	Status    string        `json:"status"`
+	Reason    string        `json:"reason,omitempty"`
 	Bucket    string        `json:"bucket"`
 	Strategy  string        `json:"strategy"`
 	Method    string        `json:"method"`
@@ -111,9 +116,53 @@ func (e *Emulator) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	if mc.Kind == "" {
 		mc.Kind = "none"
 	}
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Bucket: e.cfg.Bucket, Strategy: e.cfg.Strategy, Method: string(e.cfg.Method),
+	h := Health{Status: "ok", Bucket: e.cfg.Bucket, Strategy: e.cfg.Strategy, Method: string(e.cfg.Method),
 		Memcached: mc, Clock: kind, Now: e.clock.Now().UTC(), Region: e.cfg.Region, Issued: issued,
-		Pending: e.Queue.InFlight() + e.Invoker.Pending()})
+		Pending: e.Queue.InFlight() + e.Invoker.Pending()}
+	status := http.StatusOK
+	if err := e.probeMemcached(); err != nil {
+		h.Status, h.Reason, status = "degraded", "memcached unreachable: "+err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+// HealthProbeTimeout bounds the health check's probe of memcached.
+const HealthProbeTimeout = time.Second
+
+// pinger is the optional capability of a Cache that checks every server
+// (gomemcache's Ping sends each a version command).
+type pinger interface{ Ping() error }
+
+var _ pinger = (*memcache.Client)(nil)
+
+// probeMemcached asks memcached for a sign of life within
+// HealthProbeTimeout; nil when the strategy keeps no tokens. A Cache
+// without Ping is probed with a get of a key nobody writes.
+func (e *Emulator) probeMemcached() error {
+	c := e.cfg.Cache
+	if c == nil || !onetime.UsesMemcached(e.cfg.Strategy) {
+		return nil
+	}
+	done := make(chan error, 1) // the probe may outlive the deadline; it ends by the client's timeout
+	go func() {
+		if p, ok := c.(pinger); ok {
+			done <- p.Ping()
+			return
+		}
+		_, err := c.Get("uploadonce-health-probe")
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			err = nil
+		}
+		done <- err
+	}()
+	t := time.NewTimer(HealthProbeTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("no answer within %v", HealthProbeTimeout)
+	}
 }
 
 func (e *Emulator) handleDecisions(w http.ResponseWriter, _ *http.Request) {

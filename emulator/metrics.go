@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the emulator's Prometheus series, on its own registry.
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "uploadonce_pending_events", Help: "Events in delivery or in the invoker."}),
 	}
 	reg.MustRegister(m.issued, m.issueErrors, m.issueSeconds, m.eventsDelivered, m.invocations, m.invocationErrors, m.decisions, m.s3Requests, m.pending)
+	// The process's own health, for an emulator left running for days:
+	// go_goroutines, go_memstats_*, process_resident_memory_bytes,
+	// process_open_fds, ...
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
