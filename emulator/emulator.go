@@ -10,6 +10,7 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,9 +37,12 @@ import (
 
 // Defaults.
 const (
-	DefaultBucket    = "uploadonce"
-	DefaultStrategy  = onetime.CAS
-	DefaultLogLength = 100_000
+	DefaultBucket   = "uploadonce"
+	DefaultStrategy = onetime.CAS
+	// DefaultKeepDecisions and DefaultKeepEvents bound the inspection logs
+	// of a long-running emulator: about 5 MB and 15 MB of entries.
+	DefaultKeepDecisions = 10_000
+	DefaultKeepEvents    = 10_000
 	// DefaultMaxUploadSize is S3's limit of one PUT, 5 GiB.
 	DefaultMaxUploadSize = 5 << 30
 )
@@ -73,8 +77,12 @@ type Config struct {
 	Delivery s3event.Model
 	Lambda   lambda.Config
 	Logger   zerolog.Logger
-	// LogLength bounds the in-memory decision and event logs.
-	LogLength int
+	// KeepDecisions and KeepEvents bound the in-memory decision and event
+	// logs behind /_uploadonce/decisions and /events: the oldest entries are
+	// dropped, and counted (DefaultKeepDecisions, DefaultKeepEvents when
+	// zero). LogLength, when set, is the default of both.
+	KeepDecisions, KeepEvents int
+	LogLength                 int
 	// MaxObjectBytes bounds one upload; fakes3's default when zero.
 	MaxObjectBytes int64
 	// MaxUploadSize bounds every POST grant with the policy condition
@@ -133,7 +141,7 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger,
-		decisions: newRing[onetime.Decision](cfg.LogLength), deliveries: newRing[events.S3EventRecord](cfg.LogLength),
+		decisions: newRing[onetime.Decision](cfg.KeepDecisions), deliveries: newRing[events.S3EventRecord](cfg.KeepEvents),
 		builder: s3event.NewBuilder(cfg.Region), registry: prometheus.NewRegistry()}
 	e.metrics = newMetrics(e.registry)
 
@@ -212,8 +220,11 @@ func (c *Config) fill() error {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
-	if c.LogLength <= 0 {
-		c.LogLength = DefaultLogLength
+	if c.KeepDecisions <= 0 {
+		c.KeepDecisions = cmp.Or(max(c.LogLength, 0), DefaultKeepDecisions)
+	}
+	if c.KeepEvents <= 0 {
+		c.KeepEvents = cmp.Or(max(c.LogLength, 0), DefaultKeepEvents)
 	}
 	if _, ok := onetime.LookupStrategy(c.Strategy); !ok {
 		return fmt.Errorf("unknown strategy %q (strategies: %s)", c.Strategy, strings.Join(onetime.StrategyNames(), ", "))
@@ -395,35 +406,6 @@ func (e *Emulator) Settle(ctx context.Context, limit time.Duration) error {
 // Close stops the invoker; pending events are abandoned.
 func (e *Emulator) Close() {
 	e.Invoker.Close()
-}
-
-// ring is a bounded log keeping the newest n items.
-type ring[T any] struct {
-	buf   []T
-	next  int
-	full  bool
-	limit int
-}
-
-func newRing[T any](n int) *ring[T] { return &ring[T]{limit: n} }
-
-func (r *ring[T]) add(v T) {
-	if len(r.buf) < r.limit {
-		r.buf = append(r.buf, v)
-		return
-	}
-	r.buf[r.next] = v
-	r.next = (r.next + 1) % r.limit
-	r.full = true
-}
-
-func (r *ring[T]) items() []T {
-	out := make([]T, 0, len(r.buf))
-	if r.full {
-		out = append(out, r.buf[r.next:]...)
-		return append(out, r.buf[:r.next]...)
-	}
-	return append(out, r.buf...)
 }
 
 // ErrInjectedFunctionError is the error of an invocation failed on purpose.

@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -102,11 +105,24 @@ type Health struct {
 	Region    string        `json:"region"`
 	Issued    int64         `json:"issued"`
 	Pending   int           `json:"pending_events"`
+	// Logs describes the inspection logs: entries kept, their bound, and
+	// entries dropped so far.
+	Logs map[string]LogState `json:"logs"`
+}
+
+// LogState is one inspection log's retention.
+type LogState struct {
+	Kept    int    `json:"kept"`
+	Limit   int    `json:"limit"`
+	Dropped uint64 `json:"dropped"`
+	// Next is the cursor after the newest entry.
+	Next uint64 `json:"next"`
 }
 
 func (e *Emulator) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
 	issued := e.issued
+	logs := map[string]LogState{"decisions": stateOf(e.decisions), "events": stateOf(e.deliveries)}
 	e.mu.Unlock()
 	kind := "real"
 	if _, ok := e.clock.(*clock.Virtual); ok {
@@ -118,12 +134,16 @@ func (e *Emulator) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	}
 	h := Health{Status: "ok", Bucket: e.cfg.Bucket, Strategy: e.cfg.Strategy, Method: string(e.cfg.Method),
 		Memcached: mc, Clock: kind, Now: e.clock.Now().UTC(), Region: e.cfg.Region, Issued: issued,
-		Pending: e.Queue.InFlight() + e.Invoker.Pending()}
+		Pending: e.Queue.InFlight() + e.Invoker.Pending(), Logs: logs}
 	status := http.StatusOK
 	if err := e.probeMemcached(); err != nil {
 		h.Status, h.Reason, status = "degraded", "memcached unreachable: "+err.Error(), http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, h)
+}
+
+func stateOf[T any](r *ring[T]) LogState {
+	return LogState{Kept: len(r.buf), Limit: r.limit, Dropped: r.dropped, Next: r.seq + 1}
 }
 
 // HealthProbeTimeout bounds the health check's probe of memcached.
@@ -165,12 +185,82 @@ func (e *Emulator) probeMemcached() error {
 	}
 }
 
-func (e *Emulator) handleDecisions(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, e.Decisions())
+// Inspection log headers. The body stays a JSON array of the entries; a
+// client that pages reads the cursor of the next page from NextHeader.
+const (
+	// NextHeader is the cursor to pass as ?since= for the entries after
+	// those returned.
+	NextHeader = "X-Uploadonce-Next"
+	// DroppedHeader counts the entries the log has dropped so far (its
+	// oldest, beyond --keep-decisions or --keep-events).
+	DroppedHeader = "X-Uploadonce-Dropped"
+	// MissedHeader, when present, counts the entries from ?since= on that
+	// were dropped before this read: a reader that fell that far behind.
+	MissedHeader = "X-Uploadonce-Missed"
+)
+
+// logQuery is an inspection log request: ?key= (one object key, as in
+// uploads/...), ?since= (a cursor from NextHeader, 0 for the oldest kept)
+// and ?limit= (at most that many entries).
+type logQuery struct {
+	key   string
+	since uint64
+	limit int
 }
 
-func (e *Emulator) handleEvents(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, e.Deliveries())
+func parseLogQuery(r *http.Request) (logQuery, error) {
+	v := r.URL.Query()
+	q := logQuery{key: v.Get("key")}
+	if s := v.Get("since"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return q, fmt.Errorf("since must be a cursor from the %s header (a non-negative integer), got %s", NextHeader, quote(s))
+		}
+		q.since = n
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return q, fmt.Errorf("limit must be a positive integer, got %s", quote(s))
+		}
+		q.limit = n
+	}
+	return q, nil
+}
+
+// serveLog answers a query of one inspection log; keyOf names an entry's
+// object key.
+func serveLog[T any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, log *ring[T], keyOf func(T) string) {
+	q, err := parseLogQuery(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+		return
+	}
+	var match func(T) bool
+	if q.key != "" {
+		match = func(v T) bool { return keyOf(v) == q.key }
+	}
+	mu.Lock()
+	items, next := log.query(q.since, q.limit, match)
+	dropped, oldest := log.dropped, log.oldest()
+	mu.Unlock()
+	if items == nil {
+		items = []T{} // an array, never null
+	}
+	w.Header().Set(NextHeader, strconv.FormatUint(next, 10))
+	w.Header().Set(DroppedHeader, strconv.FormatUint(dropped, 10))
+	if q.since > 0 && q.since < oldest {
+		w.Header().Set(MissedHeader, strconv.FormatUint(oldest-q.since, 10))
+	}
+	writeJSON(w, http.StatusOK, items)
+}
+
+func (e *Emulator) handleDecisions(w http.ResponseWriter, r *http.Request) {
+	serveLog(w, r, &e.mu, e.decisions, func(d onetime.Decision) string { return d.Key })
+}
+
+func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
+	serveLog(w, r, &e.mu, e.deliveries, func(rec events.S3EventRecord) string { return rec.S3.Object.URLDecodedKey })
 }
 
 type clockState struct {

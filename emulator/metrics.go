@@ -16,6 +16,7 @@ type metrics struct {
 	decisions        *prometheus.CounterVec
 	s3Requests       *prometheus.GaugeVec
 	pending          prometheus.Gauge
+	logDropped       *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,8 +30,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		decisions:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "uploadonce_decisions_total", Help: "Verifier decisions."}, []string{"decision", "reason"}),
 		s3Requests:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "uploadonce_s3_requests", Help: "S3 requests served, by operation."}, []string{"op"}),
 		pending:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "uploadonce_pending_events", Help: "Events in delivery or in the invoker."}),
+		logDropped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "uploadonce_log_dropped",
+			Help: "Entries the inspection logs dropped to stay within --keep-decisions and --keep-events."}, []string{"log"}),
 	}
-	reg.MustRegister(m.issued, m.issueErrors, m.issueSeconds, m.eventsDelivered, m.invocations, m.invocationErrors, m.decisions, m.s3Requests, m.pending)
+	reg.MustRegister(m.issued, m.issueErrors, m.issueSeconds, m.eventsDelivered, m.invocations, m.invocationErrors, m.decisions, m.s3Requests, m.pending, m.logDropped)
 	// The process's own health, for an emulator left running for days:
 	// go_goroutines, go_memstats_*, process_resident_memory_bytes,
 	// process_open_fds, ...
@@ -48,4 +51,9 @@ func (e *Emulator) refreshGauges() {
 		e.metrics.s3Requests.WithLabelValues(op).Set(float64(v))
 	}
 	e.metrics.pending.Set(float64(e.Queue.InFlight() + e.Invoker.Pending()))
+	e.mu.Lock()
+	decisions, events := e.decisions.dropped, e.deliveries.dropped
+	e.mu.Unlock()
+	e.metrics.logDropped.WithLabelValues("decisions").Set(float64(decisions))
+	e.metrics.logDropped.WithLabelValues("events").Set(float64(events))
 }

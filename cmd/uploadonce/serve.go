@@ -31,6 +31,7 @@ type serveFlags struct {
 	maxUploadSize, minBodyRate int64
 	publicURL                  string
 	idleTimeout, bodyTimeout   time.Duration
+	keepDecisions, keepEvents  int
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -55,6 +56,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.bodyTimeout, "body-timeout", fakes3.DefaultBodyTimeout, "400 RequestTimeout for an S3 request body that brings no byte for this long;\n"+
 		"also the window --min-body-rate is averaged over (negative: off)")
 	fs.Var(bytesValue{&f.minBodyRate}, "min-body-rate", "400 RequestTimeout for an S3 request body slower than this many bytes/s over a --body-timeout window")
+	fs.IntVar(&f.keepDecisions, "keep-decisions", emulator.DefaultKeepDecisions, "decisions /_uploadonce/decisions keeps; older ones are dropped and counted")
+	fs.IntVar(&f.keepEvents, "keep-events", emulator.DefaultKeepEvents, "event deliveries /_uploadonce/events keeps; older ones are dropped and counted")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
 }
@@ -77,6 +80,10 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	o.SigV2 = f.sigv2
 	o.MaxUploadSize, o.PublicURL = f.maxUploadSize, f.publicURL
 	o.IdleTimeout, o.BodyTimeout, o.MinBodyRate = f.idleTimeout, f.bodyTimeout, f.minBodyRate
+	o.KeepDecisions, o.KeepEvents = f.keepDecisions, f.keepEvents
+	if f.keepDecisions < 1 || f.keepEvents < 1 {
+		return o, usagef("--keep-decisions and --keep-events must be at least 1")
+	}
 	if f.idleTimeout <= 0 {
 		return o, usagef("--idle-timeout %v: want a positive duration", f.idleTimeout)
 	}

@@ -227,6 +227,8 @@ func TestServeBadLimitFlagsExit2(t *testing.T) {
 		{"serve", "--max-upload-size", "-1"},
 		{"serve", "--max-upload-size", "5 parsecs"},
 		{"serve", "--idle-timeout", "0s"},
+		{"serve", "--keep-decisions", "0"},
+		{"serve", "--keep-events", "-5"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut)
