@@ -37,6 +37,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/uploadonce
+	$(GO) build -o bin/lambda ./cmd/lambda
 
 test:
 	$(GO) vet ./...
