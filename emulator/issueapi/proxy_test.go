@@ -30,6 +30,7 @@ func TestProxy(t *testing.T) {
 		{"function error is 502", "k", "", errors.New("boom"), 502, `{"message":"Internal server error"}` + "\n", "", true},
 		{"not a proxy response is 502", "k", `"just a string"`, nil, 502, `{"message":"Internal server error"}` + "\n", "", true},
 		{"statusCode as a string is 502", "k", `{"statusCode":"200","body":"x"}`, nil, 502, `{"message":"Internal server error"}` + "\n", "", true},
+		{"no statusCode is 502", "k", `{"body":"x"}`, nil, 502, `{"message":"Internal server error"}` + "\n", "", true},
 		{"wrong key never reaches the function", "wrong", "", nil, 403, `{"message":"Forbidden"}` + "\n", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
