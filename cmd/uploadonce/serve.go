@@ -18,6 +18,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var f stackFlags
 	f.register(fs, emulator.DefaultListen)
+	var fn functionFlags
+	fn.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -35,6 +37,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := fn.apply(&opts); err != nil {
+		return err
+	}
 	if !isLoopback(f.listen) {
 		log.Warn().Str("listen", f.listen).Msg("listening beyond loopback: anyone who can reach this address can use the emulator")
 	}
@@ -46,6 +51,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	printBanner(stdout, r, opts)
+	if opts.VerifyFunction != "" || opts.IssueFunction != "" {
+		fmt.Fprintf(stdout, "  functions      verify=%q issue=%q (timeout %v, Lambda Runtime API on loopback)\n",
+			opts.VerifyFunction, opts.IssueFunction, opts.FunctionTimeout)
+	}
 	log.Info().Str("url", r.URL).Str("strategy", opts.Strategy).Msg("serving")
 
 	select {
