@@ -31,7 +31,7 @@ LOADTEST_FLAGS := $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
 	$(if $(REPORT_JSON),--report-json $(REPORT_JSON)) \
 	$(ARGS)
 
-.PHONY: all build test loadtest serve bench memcached-image vet fmt clean
+.PHONY: all build test loadtest serve bench memcached-image vet fmt clean lambda
 
 all: build
 
@@ -42,6 +42,17 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 8m ./...
+
+# make lambda: the deployment packages of cmd/lambda, one static bootstrap
+# per architecture (DESIGN §4), for deploy/template.yaml.
+DIST         ?= dist
+LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath
+lambda:
+	mkdir -p $(DIST)/arm64 $(DIST)/x86_64
+	GOARCH=arm64 $(LAMBDA_BUILD) -o $(DIST)/arm64/bootstrap ./cmd/lambda
+	GOARCH=amd64 $(LAMBDA_BUILD) -o $(DIST)/x86_64/bootstrap ./cmd/lambda
+	$(GO) run ./deploy/lambdazip $(DIST)/lambda-arm64.zip $(DIST)/arm64/bootstrap
+	$(GO) run ./deploy/lambdazip $(DIST)/lambda-x86_64.zip $(DIST)/x86_64/bootstrap
 
 loadtest: build
 	./$(BIN) loadtest $(LOADTEST_FLAGS)
@@ -65,4 +76,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
