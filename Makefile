@@ -54,6 +54,13 @@ lambda:
 	$(GO) run ./deploy/lambdazip $(DIST)/lambda-arm64.zip $(DIST)/arm64/bootstrap
 	$(GO) run ./deploy/lambdazip $(DIST)/lambda-x86_64.zip $(DIST)/x86_64/bootstrap
 
+# sam build runs these for deploy/template.yaml (BuildMethod: makefile), in
+# a copy of the repository with ARTIFACTS_DIR set. The template's functions
+# are arm64.
+.PHONY: build-IssueFunction build-VerifyFunction
+build-IssueFunction build-VerifyFunction:
+	GOARCH=arm64 $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./cmd/lambda
+
 loadtest: build
 	./$(BIN) loadtest $(LOADTEST_FLAGS)
 
