@@ -99,6 +99,7 @@ type options struct {
 	terminal bool
 	drain    time.Duration
 	mcOpts   []memcached.Option
+	stack    []func(*emulator.StartOptions)
 }
 
 // WithLogger sets the run's logger (default: none).
@@ -116,6 +117,13 @@ func WithDrain(d time.Duration) Option { return func(o *options) { o.drain = d }
 // WithMemcachedOptions passes options to memcached.Start.
 func WithMemcachedOptions(opts ...memcached.Option) Option {
 	return func(o *options) { o.mcOpts = append(o.mcOpts, opts...) }
+}
+
+// WithStackOptions adjusts the emulator's start options after the plan has
+// set them; the function processes (VerifyFunction, IssueFunction) come in
+// this way until the plan carries them.
+func WithStackOptions(f func(*emulator.StartOptions)) Option {
+	return func(o *options) { o.stack = append(o.stack, f) }
 }
 
 // tokenState is one token while its window runs.
@@ -281,6 +289,9 @@ func (e *engine) startOptions() (emulator.StartOptions, error) {
 			KeepRejected: st.KeepRejected, Clock: e.clk, Delivery: model, Lambda: lc,
 			FunctionErrorRate: st.LambdaErrorRate, Logger: e.log, LogLength: loadLogLength,
 		},
+	}
+	for _, f := range e.o.stack {
+		f(&so)
 	}
 	return so, nil
 }
