@@ -69,12 +69,14 @@ serve: build
 
 # make bench: the pipeline against bare presigned PUTs and the verify path
 # against bare gomemcache pairs (medians of alternating rounds in one run),
-# each strategy's verify, then the hot paths. The machine is noisy: compare
+# each strategy's verify, then the hot paths, then the pipeline with
+# bin/lambda behind the Runtime API beside the in-process one. The machine is noisy: compare
 # figures from one run.
 BENCH_URLS ?= 5000
 bench:
 	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
 	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
+	$(GO) test -run '^$$' -bench FunctionVsInProcess -benchtime 1000x ./emulator/
 
 memcached-image:
 	bash build/memcached-image/build.sh $(IMAGE)
