@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ func (e *Emulator) startFunctions() (*functions, error) {
 		}
 		argv, err := runtimeapi.Split(line)
 		if err != nil {
+			return nil, fmt.Errorf("%s function %q: %w", handler, line, err)
+		}
+		// A command that cannot start would fail every event; say so now.
+		if _, err := exec.LookPath(argv[0]); err != nil {
 			return nil, fmt.Errorf("%s function %q: %w", handler, line, err)
 		}
 		return runtimeapi.New(runtimeapi.Config{Command: argv, Handler: handler, Region: cfg.Region,

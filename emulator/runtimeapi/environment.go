@@ -126,14 +126,12 @@ func (e *environment) wait() {
 	if err == nil {
 		e.exitErr = errors.New("exit status 0")
 	}
-	cur := e.current
+	id := e.lastID
 	e.mu.Unlock()
-	close(e.exited)
-	id := ""
-	if cur != nil {
-		id = cur.id
-	}
+	// Log before announcing the exit: whoever waits for it (Close) may
+	// retire the logger.
 	e.pool.log.Debug().Int("env", e.id).Str("request_id", id).AnErr("exit", err).Msg("function process exited")
+	close(e.exited)
 }
 
 // alive reports whether the process runs and has not been killed.
@@ -180,7 +178,7 @@ func (e *environment) run(ctx context.Context, inv *invocation) ([]byte, error) 
 	select {
 	case e.handoff <- inv:
 	case <-e.exited:
-		return nil, e.exitError(inv)
+		return nil, errNotDelivered
 	case <-timer.C:
 		e.kill()
 		return nil, timeoutError(inv.id, inv.timeout)

@@ -137,15 +137,32 @@ func (p *Pool) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-p.slots }()
-	env, err := p.acquire()
-	if err != nil {
-		return nil, err
-	}
 	inv := newInvocation(payload, p.cfg.Timeout)
-	out, err := env.run(ctx, inv)
-	p.release(env, err)
-	return out, err
+	for tries := 1; ; tries++ {
+		env, err := p.acquire()
+		if err != nil {
+			return nil, err
+		}
+		out, err := env.run(ctx, inv)
+		p.release(env, err)
+		// A warm process that exits between invocations (aws-lambda-go
+		// exits after reporting a panic) never received this one: Lambda
+		// would run it in a fresh environment, and so do we.
+		if errors.Is(err, errNotDelivered) && tries < maxDeliveries {
+			continue
+		}
+		if errors.Is(err, errNotDelivered) {
+			err = env.exitError(inv)
+		}
+		return out, err
+	}
 }
+
+// maxDeliveries bounds the environments one invocation is offered to.
+const maxDeliveries = 3
+
+// errNotDelivered: the process exited before it asked for the invocation.
+var errNotDelivered = errors.New("the function process exited before taking the invocation")
 
 // acquire returns an idle environment, or starts one.
 func (p *Pool) acquire() (*environment, error) {
@@ -181,7 +198,9 @@ func (p *Pool) acquire() (*environment, error) {
 // release puts env back, or retires it when its process is gone.
 func (p *Pool) release(env *environment, err error) {
 	p.mu.Lock()
-	p.stats.Invocations++
+	if !errors.Is(err, errNotDelivered) {
+		p.stats.Invocations++
+	}
 	var fe *FunctionError
 	if errors.As(err, &fe) {
 		p.stats.FunctionErrors++

@@ -60,6 +60,14 @@ func fakeRuntime(mode string) int {
 			time.Sleep(time.Minute)
 		case "crash":
 			return 2
+		case "panic":
+			// As aws-lambda-go does after a panic: report, then exit.
+			r, err := http.Post(api+"invocation/"+id+"/error", "application/json",
+				strings.NewReader(`{"errorType":"Runtime.Panic","errorMessage":"boom"}`))
+			if err == nil {
+				r.Body.Close()
+			}
+			return 1
 		case "fail":
 			r, err := http.Post(api+"invocation/"+id+"/error", "application/json",
 				strings.NewReader(`{"errorType":"ValueError","errorMessage":"Not the first version"}`))
@@ -188,6 +196,20 @@ func TestCrashMidInvocationIsReplaced(t *testing.T) {
 	}
 	if st := p.Stats(); st.Starts != 2 || st.Exits != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPanicReportsThenReplaces(t *testing.T) {
+	p, _ := newPool(t, "echo", func(c *Config) { c.Concurrency = 1 })
+	_, fe := invoke(t, p, "panic")
+	if fe == nil || fe.Cause != CauseHandler || fe.Type != "Runtime.Panic" || fe.Message != "boom" {
+		t.Fatalf("panic: %+v, want the posted error to win over the exit", fe)
+	}
+	if out, fe := invoke(t, p, "again"); fe != nil || out != "echo:again" {
+		t.Fatalf("after the panic: %q %+v", out, fe)
+	}
+	if st := p.Stats(); st.Starts != 2 {
+		t.Fatalf("stats %+v: want the exited process replaced", st)
 	}
 }
 
