@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/loadtest/client"
 )
 
 // buildLambda builds cmd/lambda for this host into a temporary directory.
@@ -168,4 +170,49 @@ func runPythonCase(t *testing.T, py, script string, tc functionCase) {
 		}
 	}
 	tc.check(t, s)
+}
+
+// TestFunctionInitErrorReported: bin/lambda with a bad variable fails init,
+// reports the variable to /init/error, and every event fails closed; the
+// issue function's failure is API Gateway's 502.
+func TestFunctionInitErrorReported(t *testing.T) {
+	bin := buildLambda(t)
+	s := start(t, memcached.KindEmbedded, func(o *emulator.StartOptions) {
+		o.Strategy = onetime.CAS
+		o.VerifyFunction = bin
+		o.FunctionEnv = []string{"TOKEN_TTL_SECONDS=soon"}
+		o.Lambda.Concurrency = 1
+	})
+	ctx := context.Background()
+	g, err := s.client.Issue(ctx) // the in-process issuer
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.client.Upload(ctx, g, []byte("x")); err != nil || res.Status != 204 {
+		t.Fatalf("upload: %+v %v", res, err)
+	}
+	s.settle(t)
+	acc, rej := s.decisionsFor(t, g.Key)
+	if acc != 0 || rej != 3 {
+		t.Fatalf("accepted %d, rejected %d; want 0, 3 (every attempt fails closed)", acc, rej)
+	}
+	for _, d := range s.Decisions() {
+		if d.Reason != emulator.ReasonFunctionError || !d.Retryable ||
+			!strings.Contains(d.Detail, "Runtime.InvalidConfiguration") || !strings.Contains(d.Detail, "TOKEN_TTL_SECONDS") {
+			t.Fatalf("decision %+v does not report the init error", d)
+		}
+	}
+	if v, _ := s.FunctionStats(); v.InitErrors != 3 || v.Starts != 3 {
+		t.Fatalf("verify stats %+v", v)
+	}
+
+	issue := start(t, memcached.KindEmbedded, func(o *emulator.StartOptions) {
+		o.IssueFunction = bin
+		o.FunctionEnv = []string{"STRATEGY=first"}
+	})
+	_, err = issue.client.Issue(ctx)
+	var se *client.StatusError
+	if !errors.As(err, &se) || se.Status != 502 || se.Body != `{"message":"Internal server error"}`+"\n" {
+		t.Fatalf("issue with a broken function: %v", err)
+	}
 }
