@@ -216,3 +216,46 @@ func TestFunctionInitErrorReported(t *testing.T) {
 		t.Fatalf("issue with a broken function: %v", err)
 	}
 }
+
+// TestFunctionEveryStrategy runs the reference's upload2x through bin/lambda
+// as both functions for each strategy: one accept, one reject.
+func TestFunctionEveryStrategy(t *testing.T) {
+	bin := buildLambda(t)
+	mc := functionMemcached(t)
+	for _, strategy := range onetime.StrategyNames() {
+		t.Run(strategy, func(t *testing.T) {
+			s := start(t, mc, func(o *emulator.StartOptions) {
+				o.Strategy = strategy
+				o.VerifyFunction, o.IssueFunction = bin, bin
+				o.Lambda.Concurrency = 2
+			})
+			ctx := context.Background()
+			g, err := s.client.Issue(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus := []int{204, 204}
+			if strategy == onetime.IfNoneMatch {
+				wantStatus = []int{200, 412} // S3 refuses the second write
+			}
+			for i, want := range wantStatus {
+				res, err := s.client.Upload(ctx, g, []byte("same bytes\n"))
+				if err != nil || res.Status != want {
+					t.Fatalf("upload %d: %+v %v, want %d", i+1, res, err, want)
+				}
+				s.settle(t)
+			}
+			acc, rej := s.decisionsFor(t, g.Key)
+			wantRej := 1
+			if strategy == onetime.IfNoneMatch {
+				wantRej = 0 // the refused write made no event
+			}
+			if acc != 1 || rej != wantRej {
+				for _, d := range s.Decisions() {
+					t.Logf("%+v", d)
+				}
+				t.Fatalf("accepted %d, rejected %d; want 1, %d", acc, rej, wantRej)
+			}
+		})
+	}
+}
