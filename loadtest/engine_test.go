@@ -28,7 +28,7 @@ import (
 func storm(strategy string, urls, dups int) plan.Plan {
 	ups := make([]plan.Upload, dups)
 	return plan.Plan{Seed: 7, Concurrency: 64,
-		Stack: plan.Stack{Strategy: strategy, Memcached: memcached.KindEmbedded, LambdaConcurrency: 64},
+		Stack: testStack(strategy, memcached.KindEmbedded, 64),
 		Groups: []plan.Group{{Name: "storm", Tokens: urls, Uploads: ups},
 			{Name: "late", Tokens: 1, Uploads: []plan.Upload{{At: 40 * time.Second}}}},
 		Faults: []plan.Fault{{Kind: plan.FaultMemcachedLatency, Duration: 200 * time.Microsecond}},
@@ -127,7 +127,7 @@ func TestFaultUnsupported(t *testing.T) {
 	for _, kind := range []string{plan.FaultMemcachedLatency, plan.FaultMemcachedEvict, plan.FaultMemcachedConnLimit} {
 		t.Run(kind, func(t *testing.T) {
 			p := storm(onetime.CAS, 1, 1)
-			p.Stack.Memcached = memcached.KindProcess
+			p.Stack.Memcached = memcached.Spec{Kind: memcached.KindProcess}
 			p.Faults = []plan.Fault{{Kind: kind, Duration: time.Millisecond, Value: 1}}
 			_, err := loadtest.Run(context.Background(), p)
 			if !errors.Is(err, loadtest.ErrFaultUnsupported) || !strings.Contains(err.Error(), kind) {
@@ -174,7 +174,7 @@ func TestAfterPreviousIsBackToBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := plan.Plan{Seed: 5, Concurrency: 16, Rate: tc.rate,
-				Stack:  plan.Stack{Strategy: onetime.CAS, Memcached: memcached.KindEmbedded, Clock: tc.clock, KeepRejected: true},
+				Stack:  withClock(testStack(onetime.CAS, memcached.KindEmbedded, 0), tc.clock, true),
 				Groups: []plan.Group{{Name: "twice", Tokens: 40, Uploads: []plan.Upload{{}, {AfterPrevious: true}, {AfterPrevious: true}}}}}
 			res := run(t, p)
 			if !res.Report.OK || res.Check.Counts.Uploads != 120 || res.Check.Counts.Accepted != 40 {
@@ -197,7 +197,7 @@ func TestAfterPreviousIsBackToBack(t *testing.T) {
 // read and remove a finished window's objects are not counted.
 func TestWindows(t *testing.T) {
 	p := plan.Plan{Seed: 9, Concurrency: 16,
-		Stack: plan.Stack{Strategy: onetime.CAS, Memcached: memcached.KindEmbedded},
+		Stack: testStack(onetime.CAS, memcached.KindEmbedded, 0),
 		Groups: []plan.Group{{Name: "twice", Tokens: 130, Uploads: []plan.Upload{{}, {}}},
 			{Name: "late", Tokens: 7, Uploads: []plan.Upload{{At: 40 * time.Second}}}}}
 	one := run(t, p)
@@ -271,4 +271,23 @@ func TestStreamedHistory(t *testing.T) {
 	if err := pass.SaveHistory(filepath.Join(t.TempDir(), "p.jsonl")); !pass.Report.OK || err == nil {
 		t.Fatalf("ok %v, save %v: want a passing run with nothing to save", pass.Report.OK, err)
 	}
+}
+
+// testStack is the default stack with a strategy, a memcached provider and,
+// when > 0, a Lambda concurrency.
+func testStack(strategy, provider string, lambdaConcurrency int) plan.Stack {
+	st := plan.DefaultStack()
+	st.Strategy, st.Memcached = strategy, memcached.Spec{Kind: provider}
+	if lambdaConcurrency > 0 {
+		st.LambdaConcurrency = lambdaConcurrency
+	}
+	return st
+}
+
+func withClock(st plan.Stack, clock string, keepRejected bool) plan.Stack {
+	if clock != "" {
+		st.Clock = plan.ClockKind(clock)
+	}
+	st.KeepRejected = keepRejected
+	return st
 }

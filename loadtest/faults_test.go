@@ -21,11 +21,11 @@ func faulted(strategy string, urls, dups int, faults ...plan.Fault) plan.Plan {
 		ups[i] = plan.Upload{At: 10 * time.Second}
 	}
 	p := plan.Plan{Seed: 3, Concurrency: 32,
-		Stack:  plan.Stack{Strategy: strategy, Memcached: memcached.KindEmbedded, LambdaConcurrency: 64},
+		Stack:  testStack(strategy, memcached.KindEmbedded, 64),
 		Groups: []plan.Group{{Name: "g", Tokens: urls, Uploads: ups}},
 		Faults: faults, Timeout: time.Minute}
 	if strategy == onetime.IfNoneMatch {
-		p.Stack.Method = "put"
+		p.Stack.Method = onetime.MethodPUT
 	}
 	return p
 }
@@ -107,12 +107,12 @@ func TestNoDoubleAcceptUnderFaults(t *testing.T) {
 			t.Run(name+"/"+strategy, func(t *testing.T) {
 				t.Parallel()
 				p := faulted(strategy, 40, 2, f)
-				p.Stack.EventDuplicates = 0.5
+				p.Stack.Delivery.Duplicates = 0.5
 				if f.Kind != plan.FaultMemcachedPause {
 					// On the virtual clock every distinct delivery time is
 					// a step, and under a pause each step waits out the
 					// client timeout: reordering would cost 1 s per event.
-					p.Stack.EventReorder = 2 * time.Second
+					p.Stack.Delivery.ReorderWindow = 2 * time.Second
 				}
 				res := run(t, p)
 				c := res.Check
@@ -147,7 +147,7 @@ func TestMemoryLimitEvictsOnProcess(t *testing.T) {
 		t.Skip("no memcached binary")
 	}
 	p := faulted(onetime.Delete, 20000, 1)
-	p.Stack.Memcached = memcached.KindProcess
+	p.Stack.Memcached = memcached.Spec{Kind: memcached.KindProcess}
 	p.Stack.MemcachedMemoryMB = 2
 	p.Concurrency = 64
 	res := run(t, p)

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
-	"github.com/uploadonce/uploadonce/loadtest"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -31,11 +29,12 @@ func TestLoadFunction(t *testing.T) {
 	const urls, dups = 1000, 3
 	for _, strategy := range []string{onetime.CAS, onetime.GetDelete} {
 		t.Run(strategy, func(t *testing.T) {
-			p := plan.Plan{Seed: 11, Concurrency: 32,
-				Stack:  plan.Stack{Strategy: strategy, Memcached: mc, LambdaConcurrency: 16},
+			st := testStack(strategy, mc, 16)
+			st.Functions = plan.Functions{Verify: bin}
+			p := plan.Plan{Seed: 11, Concurrency: 32, Stack: st,
 				Groups: []plan.Group{{Name: "storm", Tokens: urls, Uploads: make([]plan.Upload, dups)}}}
 			start := time.Now()
-			res := run(t, p, loadtest.WithStackOptions(func(o *emulator.StartOptions) { o.VerifyFunction = bin }))
+			res := run(t, p)
 			c, rep := res.Check, res.Report
 			t.Logf("%s through bin/lambda in %v: %s", strategy, time.Since(start).Round(time.Millisecond), c.String())
 			if c.Counts.Tokens != urls || c.Counts.Uploads != urls*dups || rep.Statuses["204"] != urls*dups {

@@ -7,12 +7,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/uploadonce/uploadonce/loadtest/check"
-	"github.com/uploadonce/uploadonce/loadtest/cost"
 	"github.com/uploadonce/uploadonce/loadtest/history"
-	"github.com/uploadonce/uploadonce/loadtest/metrics"
 	"github.com/uploadonce/uploadonce/loadtest/report"
+	"github.com/uploadonce/uploadonce/loadtest/target"
 )
 
 // Result is a finished (or partial) run.
@@ -98,14 +98,57 @@ func (s *spill) close() error {
 	return s.closeErr
 }
 
-// fillOps puts operations per upload and the cost estimate in rep, at the
-// default prices and cost model; compare re-runs rep.Account with its own.
-// The counters passed in are already in rep (memcached_ops, s3_requests,
-// counts, invoker), where Account reads them.
-func fillOps(rep *report.Report, _ metrics.MemcachedOps, exact bool, _ metrics.S3Requests, _, _ int64) {
-	rep.OpsPerUpload.MemcachedExact = exact
-	if err := rep.Account(cost.Default(), cost.Model{}); err != nil {
-		rep.Notes = append(rep.Notes, "no cost estimate: "+err.Error())
+// result judges the run and builds its report; the tokens of a passing run
+// that streamed them are dropped, a failing run's kept for SaveHistory.
+func (e *engine) result(partial bool, before, after counters, wallStart time.Time) (*Result, error) {
+	var rt target.Runtime
+	if c, ok := e.tgt.(target.Counted); ok {
+		rt = c.Runtime()
+	}
+	meta := history.Meta{Strategy: e.desc.Strategy, Clock: string(e.p.Stack.Clock), Seed: e.p.Seed,
+		URLExpiry: e.desc.URLExpiry, TokenTTL: e.desc.TokenTTL, MaxEventAge: e.desc.MaxEventAge, Partial: partial,
+		EventsDropped: rt.Invoker.DroppedAge + rt.Queue.Dropped, RetriesExhausted: rt.Invoker.Exhausted,
+		FunctionErrors: rt.Invoker.Errors, Coalesced: rt.Queue.Coalesced}
+	if e.desc.MemcachedKind != "none" {
+		meta.Memcached = e.desc.MemcachedKind
+	}
+	h := e.rec.Run(meta)
+	h.Tokens = e.kept
+	res := &Result{History: h, Check: e.checker.Finish(h), Partial: partial}
+	e.collector.AddOrphans(h.OrphanDecision)
+	in := report.Inputs{Plan: e.p, Strategy: e.desc.Strategy, Clock: meta.Clock, Partial: partial,
+		Memcached: report.Memcached{Kind: e.desc.MemcachedKind, Addrs: e.desc.MemcachedAddr}, Check: res.Check,
+		Collector: e.collector, Wall: time.Since(wallStart), LateSends: e.cl.LateSends(), Invoker: rt.Invoker, Queue: rt.Queue,
+		S3: after.s3.Sub(before.s3), Notes: e.notes}
+	switch {
+	case e.desc.MemcachedKind == "none":
+		in.MemcachedExact = true // no memcached, no commands
+	case before.mcErr == nil && after.mcErr == nil:
+		in.MemcachedOps = after.mc.Sub(before.mc)
+		in.MemcachedExact = !e.faults.Restarted()
+	}
+	res.Report = report.Build(in)
+	e.keepTokens(res)
+	return res, nil
+}
+
+// keepTokens decides what becomes of the streamed tokens.
+func (e *engine) keepTokens(res *Result) {
+	if e.spill == nil {
+		return
+	}
+	rep := res.Report
+	switch err := e.spill.finish(); {
+	case err != nil:
+		e.log.Warn().Err(err).Msg("streaming the history to a temporary file")
+		rep.Notes = append(rep.Notes, "the history could not be kept: "+err.Error())
+		res.historyErr = fmt.Errorf("the tokens were lost while the run streamed them: %w", err)
+		e.spill.close()
+	case rep.OK:
+		e.spill.close() // a passing run leaves no history behind
+		res.historyErr = errPassedStreamed
+	default:
+		res.tokens = e.spill
 	}
 }
 

@@ -35,31 +35,21 @@ func (c *compareFlags) register(fs *flag.FlagSet) {
 }
 
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: uploadonce compare [loadtest flags] --report-html PATH [--report-json PATH]\n\n"+
-			"Runs the same load (same plan, same seed) against every strategy, prints a table and writes an HTML\n"+
-			"page with charts. Exit 0 when every strategy but get-delete holds the one-time invariants.")
-		fs.PrintDefaults()
-	}
-	var f loadtestFlags
-	f.register(fs)
 	var c compareFlags
-	c.register(fs)
-	if err := fs.Parse(args); err != nil {
+	f, err := parseLoadFlags("compare", args, stderr, false, func(fs *flag.FlagSet) {
+		c.register(fs)
+		fs.Usage = func() {
+			fmt.Fprintln(fs.Output(), "Usage: uploadonce compare [loadtest flags but --strategy] [FILE.yaml] --report-html PATH [--report-json PATH]\n\n"+
+				"Runs the same load (same plan, same seed) against every strategy, prints a table and writes an HTML\n"+
+				"page with charts. Exit 0 when every strategy but get-delete holds the one-time invariants.")
+			fs.PrintDefaults()
+		}
+	})
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("compare takes no arguments, got %q", fs.Args())
-	}
-	var strategySet bool
-	fs.Visit(func(fl *flag.Flag) { strategySet = strategySet || fl.Name == "strategy" })
-	if strategySet {
-		return usagef("compare runs every strategy; drop --strategy")
+		return err
 	}
 	if c.reportHTML == "" {
 		return usagef("compare needs --report-html PATH")
@@ -79,10 +69,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := model.Validate(prices); err != nil {
 		return usageError{err}
 	}
-	base, err := f.plan() // validates the load flags; compare sets each strategy
-	if err != nil {
-		return err
-	}
+	base := f.plan // compare sets each strategy
 	histBase := strings.TrimSuffix(c.reportHTML, filepath.Ext(c.reportHTML))
 	if f.reportJSON != "" {
 		histBase = strings.TrimSuffix(f.reportJSON, filepath.Ext(f.reportJSON))

@@ -1,146 +1,212 @@
 package main
 
 import (
+	"errors"
 	"flag"
-	"math"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/uploadonce/uploadonce/emulator"
-	"github.com/uploadonce/uploadonce/emulator/clock"
-	"github.com/uploadonce/uploadonce/emulator/fakes3"
-	"github.com/uploadonce/uploadonce/emulator/issueapi"
-	"github.com/uploadonce/uploadonce/emulator/lambda"
+	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
-// stackFlags are the flags that describe an emulated stack; serve registers
-// all of them, loadtest the ones a load run needs.
-type stackFlags struct {
-	listen, apiKey, bucket, stage, region string
-	accessKey, secretKey                  string
-	urlExpiry, tokenTTL                   time.Duration
-	method, strategy, memcached, clock    string
-	keepRejected                          bool
+// The flag values below parse a string into its typed value at the edge,
+// once; a bad value fails the parse (exit 2) with the flag's name. Each is
+// registered by one function for every command that takes it.
 
-	eventDuplicates, eventDelay string
-	eventReorder, maxEventAge   time.Duration
-	eventCoalesce               bool
-	eventSeed                   uint64
-	lambdaConcurrency           int
-	lambdaRetries               int
+type strategyValue struct{ p *string }
 
-	logLevel, logFormat string
+func (v strategyValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
 }
 
-func (f *stackFlags) register(fs *flag.FlagSet, defaultListen string) {
-	fs.StringVar(&f.listen, "listen", defaultListen, "HOST:PORT to listen on (loopback by default)")
-	fs.StringVar(&f.apiKey, "api-key", "", "x-api-key the issue API requires (random when empty)")
-	fs.StringVar(&f.bucket, "bucket", emulator.DefaultBucket, "bucket that receives uploads")
-	fs.StringVar(&f.stage, "stage", issueapi.DefaultStage, "API stage: the issue API is at /<stage>/getpresignedurl")
-	fs.StringVar(&f.region, "region", fakes3.DefaultRegion, "AWS region of the fake S3")
-	fs.StringVar(&f.accessKey, "aws-access-key-id", fakes3.DefaultAccessKeyID, "the only access key id the S3 API accepts")
-	fs.StringVar(&f.secretKey, "aws-secret-access-key", fakes3.DefaultSecretAccessKey, "its secret")
-	fs.DurationVar(&f.urlExpiry, "url-expiry", onetime.DefaultURLExpiry, "how long an issued URL is valid")
-	fs.DurationVar(&f.tokenTTL, "token-ttl", onetime.DefaultTokenTTL, "how long a token lives (covers URL expiry plus late events and retries)")
-	fs.StringVar(&f.method, "upload-method", string(onetime.MethodPOST), "post (presigned POST form) or put (presigned PUT URL)")
-	fs.StringVar(&f.strategy, "strategy", emulator.DefaultStrategy, "one-time guard: "+strings.Join(onetime.StrategyNames(), ", "))
-	fs.StringVar(&f.memcached, "memcached", "auto", "auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
-	fs.StringVar(&f.clock, "clock", "real", "real or virtual (virtual moves only by POST /_uploadonce/clock?advance=D)")
-	fs.BoolVar(&f.keepRejected, "keep-rejected", false, "leave rejected uploads in place, as the reference does (default: delete them)")
-	fs.StringVar(&f.eventDuplicates, "event-duplicates", "0", "chance P (0..1) of one extra delivery of each S3 event; 1 delivers every event twice")
-	fs.StringVar(&f.eventDelay, "event-delay", "0", "S3 event delay: 250ms, MIN..MAX, exp:MEAN or aws")
-	fs.DurationVar(&f.eventReorder, "event-reorder", 0, "reorder window: events within it may swap places")
-	fs.BoolVar(&f.eventCoalesce, "event-coalesce", false, "merge concurrent writes to one unversioned key into one event")
-	fs.DurationVar(&f.maxEventAge, "max-event-age", lambda.DefaultMaxEventAge, "drop events older than this (60s..6h)")
-	fs.Uint64Var(&f.eventSeed, "event-seed", 1, "seed of the delivery model's random choices")
-	fs.IntVar(&f.lambdaConcurrency, "lambda-concurrency", lambda.DefaultConcurrency, "verifier invocations at once")
-	fs.IntVar(&f.lambdaRetries, "lambda-retries", lambda.DefaultMaxRetries, "retries of a failed invocation (0..2; 1 min, then 2 min apart)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+func (v strategyValue) Set(s string) error {
+	if _, ok := onetime.LookupStrategy(s); !ok {
+		return fmt.Errorf("unknown strategy %q: want one of %s", s, strings.Join(onetime.StrategyNames(), ", "))
+	}
+	*v.p = s
+	return nil
 }
 
-// options turns the flags into typed start options; errors are usage errors.
-func (f *stackFlags) options(log zerolog.Logger) (emulator.StartOptions, error) {
-	var o emulator.StartOptions
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return o, usagef("--listen %q: want HOST:PORT", f.listen)
+type methodValue struct{ p *onetime.Method }
+
+func (v methodValue) String() string {
+	if v.p == nil || *v.p == "" {
+		return "post, or put for if-none-match"
 	}
-	if _, ok := onetime.LookupStrategy(f.strategy); !ok {
-		return o, usagef("--strategy %q: want one of %s", f.strategy, strings.Join(onetime.StrategyNames(), ", "))
+	return string(*v.p)
+}
+
+func (v methodValue) Set(s string) error {
+	m, err := onetime.ParseMethod(s)
+	*v.p = m
+	return err
+}
+
+type memcachedValue struct{ p *memcached.Spec }
+
+func (v memcachedValue) String() string {
+	if v.p == nil {
+		return ""
 	}
-	method, err := onetime.ParseMethod(f.method)
+	return v.p.String()
+}
+
+func (v memcachedValue) Set(s string) error {
+	spec, err := memcached.ParseSpec(s)
+	*v.p = spec
+	return err
+}
+
+type clockValue struct{ p *plan.ClockKind }
+
+func (v clockValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return string(*v.p)
+}
+
+func (v clockValue) Set(s string) error {
+	k, err := plan.ParseClock(s)
+	*v.p = k
+	return err
+}
+
+type delayValue struct{ p *s3event.Delay }
+
+func (v delayValue) String() string {
+	if v.p == nil || *v.p == nil {
+		return "0"
+	}
+	return (*v.p).String()
+}
+
+func (v delayValue) Set(s string) error {
+	d, err := s3event.ParseDelay(s)
 	if err != nil {
-		return o, usageError{err}
+		return err
 	}
-	if f.strategy == onetime.IfNoneMatch && method != onetime.MethodPUT {
-		if f.method != string(onetime.MethodPOST) {
-			return o, usagef("--strategy if-none-match needs --upload-method put")
+	if strings.TrimSpace(s) == "0" || strings.TrimSpace(s) == "" {
+		d = nil
+	}
+	*v.p = d
+	return nil
+}
+
+type probabilityValue struct{ p *float64 }
+
+func (v probabilityValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*v.p, 'g', -1, 64)
+}
+
+func (v probabilityValue) Set(s string) error {
+	p, err := s3event.ParseProbability(s)
+	*v.p = p
+	return err
+}
+
+type sigV2Value struct{ p *s3auth.SigV2Mode }
+
+func (v sigV2Value) String() string {
+	if v.p == nil {
+		return s3auth.SigV2Accept.String()
+	}
+	return v.p.String()
+}
+
+func (v sigV2Value) Set(s string) error {
+	m, err := s3auth.ParseSigV2Mode(s)
+	*v.p = m
+	return err
+}
+
+type faultsValue struct{ p *[]plan.Fault }
+
+func (v faultsValue) String() string { return "" }
+
+func (v faultsValue) Set(s string) error {
+	f, err := plan.ParseFault(s)
+	if err != nil {
+		return err
+	}
+	*v.p = append(*v.p, f)
+	return nil
+}
+
+// registerStack registers the flags of the stack every command runs;
+// methodFlag is the method flag's name (serve's is upload-method, the
+// load commands' method).
+func registerStack(fs *flag.FlagSet, st *plan.Stack, methodFlag string) {
+	fs.Var(strategyValue{&st.Strategy}, "strategy", "one-time guard: "+strings.Join(onetime.StrategyNames(), ", "))
+	registerStackNoStrategy(fs, st, methodFlag)
+}
+
+// registerStackNoStrategy registers the stack flags but --strategy, for
+// compare, which runs every strategy.
+func registerStackNoStrategy(fs *flag.FlagSet, st *plan.Stack, methodFlag string) {
+	fs.Var(memcachedValue{&st.Memcached}, "memcached", "auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
+	fs.IntVar(&st.MemcachedMemoryMB, "memcached-memory-mb", st.MemcachedMemoryMB,
+		"memcached -m in MB for the memcached uploadonce starts (embedded: its byte limit);\n"+
+			"small values make memory pressure evict live tokens; 0 keeps the default (64)")
+	fs.Var(clockValue{&st.Clock}, "clock", "virtual (waits cost nothing; serve: moved by POST /_uploadonce/clock?advance=D) or real")
+	fs.Var(methodValue{&st.Method}, methodFlag, "upload method: post (presigned POST form) or put (presigned PUT URL)")
+	fs.DurationVar(&st.URLExpiry, "url-expiry", st.URLExpiry, "how long an issued URL is valid (1s..168h)")
+	fs.DurationVar(&st.TokenTTL, "token-ttl", st.TokenTTL, "token lifetime in memcached; events later than this find the token expired")
+	fs.BoolVar(&st.KeepRejected, "keep-rejected", st.KeepRejected, "leave rejected uploads in place, as the reference does (default: delete them)")
+	fs.Var(probabilityValue{&st.Delivery.Duplicates}, "event-duplicates", "chance P (0..1) of one extra delivery of each S3 event; 1 delivers every event twice")
+	fs.Var(delayValue{&st.Delivery.Delay}, "event-delay", "S3 event delay: 250ms, MIN..MAX, exp:MEAN or aws")
+	fs.DurationVar(&st.Delivery.ReorderWindow, "event-reorder", st.Delivery.ReorderWindow, "reorder window: events within it may swap places")
+	fs.BoolVar(&st.Delivery.Coalesce, "event-coalesce", st.Delivery.Coalesce, "one S3 event for writes to one unversioned key while its event is pending")
+	fs.DurationVar(&st.MaxEventAge, "max-event-age", st.MaxEventAge, "drop events older than this (60s..6h)")
+	fs.IntVar(&st.LambdaConcurrency, "lambda-concurrency", st.LambdaConcurrency, "verifier invocations at once")
+	fs.IntVar(&st.LambdaRetries, "lambda-retries", st.LambdaRetries, "retries of a failed invocation, 0..2 (1 min, then 2 min later)")
+	fs.Float64Var(&st.LambdaErrorRate, "lambda-error-rate", st.LambdaErrorRate, "fraction 0..1 of verifier invocations that fail (function errors)")
+}
+
+// flagNames maps a plan field (as plan.FieldError names it) to its flag.
+var flagNames = map[string]string{
+	"strategy": "--strategy", "memcached": "--memcached", "memcached_memory_mb": "--memcached-memory-mb",
+	"clock": "--clock", "url_expiry": "--url-expiry", "token_ttl": "--token-ttl",
+	"events.duplicates": "--event-duplicates", "events.reorder": "--event-reorder", "events.max_age": "--max-event-age",
+	"lambda.concurrency": "--lambda-concurrency", "lambda.retries": "--lambda-retries", "lambda.error_rate": "--lambda-error-rate",
+	"concurrency": "--concurrency", "rate": "--rate", "window": "--window", "timeout": "--timeout",
+}
+
+// planError turns a plan's validation error into a usage error naming
+// flags; methodFlag is the command's method flag.
+func planError(err error, methodFlag string) error {
+	if err == nil {
+		return nil
+	}
+	var lines []string
+	for _, e := range plan.Errors(err) {
+		var fe *plan.FieldError
+		if !errors.As(e, &fe) {
+			lines = append(lines, e.Error())
+			continue
 		}
-		method = onetime.MethodPUT // POST is only the default; this strategy needs PUT
-	}
-	clk, ok := clock.Parse(f.clock)
-	if !ok {
-		return o, usagef("--clock %q: want real or virtual", f.clock)
-	}
-	if f.urlExpiry <= 0 || f.urlExpiry > 7*24*time.Hour {
-		return o, usagef("--url-expiry %v: want between 1s and 168h (S3's presign limit)", f.urlExpiry)
-	}
-	if f.tokenTTL <= 0 {
-		return o, usagef("--token-ttl %v: want a positive duration", f.tokenTTL)
-	}
-	if f.tokenTTL < f.urlExpiry {
-		log.Warn().Dur("token_ttl", f.tokenTTL).Dur("url_expiry", f.urlExpiry).
-			Msg("token TTL is shorter than the URL expiry: uploads late in the URL's life will be rejected")
-	}
-	dup, err := s3event.ParseProbability(f.eventDuplicates)
-	if err != nil {
-		return o, usagef("--event-duplicates: %v", err)
-	}
-	delay, err := s3event.ParseDelay(f.eventDelay)
-	if err != nil {
-		return o, usagef("--event-delay: %v", err)
-	}
-	if f.lambdaRetries < 0 || f.lambdaRetries > 2 {
-		return o, usagef("--lambda-retries %d: Lambda allows 0 to 2", f.lambdaRetries)
-	}
-	if f.lambdaConcurrency < 1 || f.lambdaConcurrency > 10000 {
-		return o, usagef("--lambda-concurrency %d: want 1..10000", f.lambdaConcurrency)
-	}
-	if f.maxEventAge < lambda.MinMaxEventAge || f.maxEventAge > lambda.MaxMaxEventAge {
-		return o, usagef("--max-event-age %v: Lambda allows 60s to 6h", f.maxEventAge)
-	}
-	if f.eventReorder < 0 || math.IsNaN(dup) {
-		return o, usagef("--event-reorder must not be negative")
-	}
-	apiKey := f.apiKey
-	if apiKey == "" {
-		if apiKey, err = issueapi.NewAPIKey(); err != nil {
-			return o, err
+		name, ok := flagNames[fe.Field]
+		if fe.Field == "method" {
+			name, ok = "--"+methodFlag, true
 		}
+		if !ok {
+			name = fe.Field
+		}
+		lines = append(lines, name+": "+fe.Err.Error())
 	}
-	var model s3event.Model
-	model.Duplicates, model.ReorderWindow, model.Coalesce, model.MaxEventAge, model.Seed = dup, f.eventReorder, f.eventCoalesce, 0, f.eventSeed
-	if f.eventDelay != "0" && f.eventDelay != "" {
-		model.Delay = delay
-	}
-	o = emulator.StartOptions{
-		Listen:    f.listen,
-		Memcached: f.memcached,
-		Config: emulator.Config{
-			Bucket: f.bucket, Stage: f.stage, APIKey: apiKey, Region: f.region,
-			AccessKeyID: f.accessKey, SecretAccessKey: f.secretKey,
-			Strategy: f.strategy, Method: method, URLExpiry: f.urlExpiry, TokenTTL: f.tokenTTL,
-			KeepRejected: f.keepRejected, Clock: clk, Delivery: model, Logger: log,
-			Lambda: lambda.Config{Concurrency: f.lambdaConcurrency, MaxRetries: f.lambdaRetries,
-				NoRetries: f.lambdaRetries == 0, MaxEventAge: f.maxEventAge},
-		},
-	}
-	return o, nil
+	return usageError{errors.New(strings.Join(lines, "\n"))}
 }
 
 func isLoopback(hostport string) bool {

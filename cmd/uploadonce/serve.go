@@ -6,18 +6,78 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/uploadonce/uploadonce/emulator"
+	"github.com/uploadonce/uploadonce/emulator/fakes3"
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
+
+// serveFlags are serve's own flags beside the stack's.
+type serveFlags struct {
+	stack                  plan.Stack
+	listen, apiKey, bucket string
+	stage, region          string
+	accessKey, secretKey   string
+	sigv2                  s3auth.SigV2Mode
+	logLevel, logFormat    string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.stack = plan.DefaultStack()
+	f.stack.Clock = plan.ClockReal // outside clients live on the wall clock
+	registerStack(fs, &f.stack, "upload-method")
+	fs.Uint64Var(&f.stack.Delivery.Seed, "event-seed", plan.DefaultSeed, "seed of the delivery model's random choices")
+	fs.StringVar(&f.listen, "listen", emulator.DefaultListen, "HOST:PORT to listen on (loopback by default)")
+	fs.StringVar(&f.apiKey, "api-key", "", "x-api-key the issue API requires (random when empty)")
+	fs.StringVar(&f.bucket, "bucket", emulator.DefaultBucket, "bucket that receives uploads")
+	fs.StringVar(&f.stage, "stage", issueapi.DefaultStage, "API stage: the issue API is at /<stage>/getpresignedurl")
+	fs.StringVar(&f.region, "region", fakes3.DefaultRegion, "AWS region of the fake S3")
+	fs.StringVar(&f.accessKey, "aws-access-key-id", fakes3.DefaultAccessKeyID, "the only access key id the S3 API accepts")
+	fs.StringVar(&f.secretKey, "aws-secret-access-key", fakes3.DefaultSecretAccessKey, "its secret")
+	fs.Var(sigV2Value{&f.sigv2}, "sigv2", "accept or refuse Signature Version 2 presigned POSTs and URLs (boto3's default);\n"+
+		"refuse behaves as a bucket created after June 2020")
+	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+}
+
+// options turns the flags into start options; errors are usage errors.
+func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) {
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		return emulator.StartOptions{}, usagef("--listen %q: want HOST:PORT", f.listen)
+	}
+	if err := f.stack.Validate(); err != nil {
+		return emulator.StartOptions{}, planError(err, "upload-method")
+	}
+	if f.stack.TokenTTL < f.stack.URLExpiry {
+		log.Warn().Dur("token_ttl", f.stack.TokenTTL).Dur("url_expiry", f.stack.URLExpiry).
+			Msg("token TTL is shorter than the URL expiry: uploads late in the URL's life will be rejected")
+	}
+	o := f.stack.StartOptions(f.stack.Clock.NewClock(), log)
+	o.Listen, o.Bucket, o.Stage, o.Region = f.listen, f.bucket, f.stage, f.region
+	o.AccessKeyID, o.SecretAccessKey, o.APIKey = f.accessKey, f.secretKey, f.apiKey
+	o.SigV2 = f.sigv2
+	if o.APIKey == "" {
+		key, err := issueapi.NewAPIKey()
+		if err != nil {
+			return o, err
+		}
+		o.APIKey = key
+	}
+	return o, nil
+}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f stackFlags
-	f.register(fs, emulator.DefaultListen)
+	var f serveFlags
+	f.register(fs)
 	var fn functionFlags
 	fn.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -50,7 +110,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	printBanner(stdout, r, opts)
+	_, note := f.stack.UploadMethod()
+	printBanner(stdout, r, note)
 	if opts.VerifyFunction != "" || opts.IssueFunction != "" {
 		fmt.Fprintf(stdout, "  functions      verify=%q issue=%q (timeout %v, Lambda Runtime API on loopback)\n",
 			opts.VerifyFunction, opts.IssueFunction, opts.FunctionTimeout)
@@ -70,7 +131,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return r.Close(shutdownCtx)
 }
 
-func printBanner(w io.Writer, r *emulator.Running, o emulator.StartOptions) {
+func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
 	cfg := r.Config()
 	mc := "none (the strategy keeps no tokens)"
 	if r.Memcached != nil {
@@ -84,13 +145,29 @@ func printBanner(w io.Writer, r *emulator.Running, o emulator.StartOptions) {
   API URL        %s%s
   API key        %s
   S3 endpoint    %s  (path-style)
+  signatures     SigV4; SigV2 %s
   bucket         %s  (region %s)
   credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s
   memcached      %s
-  strategy       %s  (upload method %s, URL expiry %v, token TTL %v)
+  strategy       %s  (upload method %s, URL expiry %v, token TTL %v)%s
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
-`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, cfg.Bucket, cfg.Region,
-		cfg.AccessKeyID, cfg.SecretAccessKey, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL,
+`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
+		cfg.AccessKeyID, cfg.SecretAccessKey, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
 		clockKind, r.URL, emulator.InspectPrefix, r.URL)
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return "\n                 " + note
+}
+
+// sigV2Banner says what the S3 endpoint does with SigV2 requests.
+func sigV2Banner(m s3auth.SigV2Mode) string {
+	if m == s3auth.SigV2Refuse {
+		return "refused (--sigv2 refuse)"
+	}
+	return "accepted (--sigv2 accept)"
 }

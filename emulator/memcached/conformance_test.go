@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -176,6 +177,7 @@ var parallelBehaviours = []behaviour{
 	{"SingleWinnerAdd", testSingleWinnerAdd},
 	{"SingleWinnerDelete", testSingleWinnerDelete},
 	{"SingleWinnerCAS", testSingleWinnerCAS},
+	{"ConfigGetCluster", testConfigGetCluster},
 }
 
 func TestConformance(t *testing.T) {
@@ -696,5 +698,69 @@ func testRestart(t *testing.T, e env) {
 	}
 	if err := mc.Set(&memcache.Item{Key: k, Value: []byte("v")}); err != nil {
 		t.Fatalf("set after Restart: %v", err)
+	}
+}
+
+// readClusterConfig reads the rest of a `config get cluster` reply after its
+// header line, in the format of AWS's "Adding Auto Discovery to your
+// Memcached client library": CONFIG cluster 0 <bytes>\r\n, then <bytes> of
+// "<version>\n<host|ip|port host|ip|port ...>\n", then \r\nEND\r\n.
+func (r *raw) readClusterConfig(header string) (version string, nodes []string) {
+	r.t.Helper()
+	n, err := strconv.Atoi(strings.TrimPrefix(header, "CONFIG cluster 0 "))
+	if !strings.HasPrefix(header, "CONFIG cluster 0 ") || err != nil || n <= 0 {
+		r.t.Fatalf("config header %q, want CONFIG cluster 0 <bytes>", header)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r.r, payload); err != nil {
+		r.t.Fatalf("read %d payload bytes: %v", n, err)
+	}
+	lines := strings.Split(string(payload), "\n")
+	if len(lines) != 3 || lines[2] != "" || strings.Contains(string(payload), "\r") {
+		r.t.Fatalf("payload %q: want exactly two lines, each ended by a bare \\n", payload)
+	}
+	if _, err := strconv.ParseUint(lines[0], 10, 64); err != nil {
+		r.t.Fatalf("config version %q is not a number", lines[0])
+	}
+	r.expect("", "", "END")
+	return lines[0], strings.Split(lines[1], " ")
+}
+
+// testConfigGetCluster: ElastiCache's Auto Discovery `config get cluster`.
+// It is a capability of the embedded server (and of ElastiCache); the real
+// memcached lacks the extension and answers ERROR, which this test asserts
+// and then reports as a skip, so that the gap is visible, never a pass.
+func testConfigGetCluster(t *testing.T, e env) {
+	r := dialRaw(t, e.addr())
+	r.send("config get cluster\r\n")
+	header := r.line()
+	if !strings.HasPrefix(header, "CONFIG ") {
+		if e.kind == memcached.KindEmbedded {
+			t.Fatalf("embedded answered %q to config get cluster", header)
+		}
+		if header != "ERROR" {
+			t.Fatalf("config get cluster: got %q, want ERROR from a memcached without the extension", header)
+		}
+		r.send("version\r\n") // the connection is still usable
+		if l := r.line(); !strings.HasPrefix(l, "VERSION ") {
+			t.Fatalf("version after config get cluster: %q", l)
+		}
+		t.Skipf("embedded-only capability: %s memcached lacks ElastiCache's config get cluster (answered ERROR)", e.kind)
+	}
+	_, nodes := r.readClusterConfig(header)
+	for _, n := range nodes {
+		if f := strings.Split(n, "|"); len(f) != 3 || f[0] == "" && f[1] == "" {
+			t.Fatalf("node %q is not host|ip|port", n)
+		}
+	}
+	if e.kind == memcached.KindEmbedded {
+		want := make([]string, 0, len(e.srv.Addrs()))
+		for _, a := range e.srv.Addrs() {
+			host, port, _ := net.SplitHostPort(a)
+			want = append(want, host+"|"+host+"|"+port)
+		}
+		if !slices.Equal(nodes, want) {
+			t.Fatalf("nodes %v, want %v", nodes, want)
+		}
 	}
 }

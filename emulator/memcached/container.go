@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -94,16 +96,22 @@ func startContainers(ctx context.Context, cfg config, n int) (*Server, error) {
 	if err := setTestcontainersEnv(); err != nil {
 		return nil, fmt.Errorf("memcached container: %w", err)
 	}
+	quietTestcontainers()
 	ctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
-	present, err := ImagePresent(ctx, cfg.image)
+	image, err := ResolveImage(ctx, cfg.image)
 	if err != nil {
 		return nil, fmt.Errorf("memcached container: %w", err)
 	}
-	if !present {
-		return nil, fmt.Errorf("memcached container: %w", &ImageMissingError{Image: cfg.image})
+	if present, err := ImagePresent(ctx, image); err != nil {
+		return nil, fmt.Errorf("memcached container: %w", err)
+	} else if !present {
+		return nil, fmt.Errorf("memcached container: %w", &ImageMissingError{Image: image})
 	}
-	cn := &containerNode{image: cfg.image, timeout: cfg.startTimeout, logger: cfg.logger}
+	if _, err := sweepOrphans(ctx, cfg.logger); err != nil {
+		cfg.logger.Warn().Err(err).Msg("memcached container: could not remove every container left by dead runs")
+	}
+	cn := &containerNode{image: image, timeout: cfg.startTimeout, logger: cfg.logger}
 	for i := range n {
 		c, addr, err := cn.startOne(ctx, cfg.memoryMB)
 		if err != nil {
@@ -113,18 +121,69 @@ func startContainers(ctx context.Context, cfg config, n int) (*Server, error) {
 		cn.ctrs = append(cn.ctrs, c)
 		cn.addrs = append(cn.addrs, addr)
 	}
-	desc := fmt.Sprintf("container (%s) at %s", cfg.image, strings.Join(cn.addrs, ","))
+	desc := fmt.Sprintf("container (%s) at %s", image, strings.Join(cn.addrs, ","))
 	if n > 1 {
-		desc = fmt.Sprintf("container x%d (%s) at %s", n, cfg.image, strings.Join(cn.addrs, ","))
+		desc = fmt.Sprintf("container x%d (%s) at %s", n, image, strings.Join(cn.addrs, ","))
 	}
-	return &Server{kind: KindContainer, desc: desc, addrs: append([]string(nil), cn.addrs...), node: cn}, nil
+	return &Server{kind: KindContainer, desc: desc, image: image, addrs: append([]string(nil), cn.addrs...), node: cn}, nil
+}
+
+// ResolveImage returns the container image to run: image when not empty,
+// else $UPLOADONCE_MEMCACHED_IMAGE when set, else LocalImage when the
+// Docker engine has it, else DefaultImage. It never pulls.
+func ResolveImage(ctx context.Context, image string) (string, error) {
+	return chooseImage(image, os.Getenv(ImageEnv), func() (bool, error) { return ImagePresent(ctx, LocalImage) })
+}
+
+func chooseImage(image, env string, localPresent func() (bool, error)) (string, error) {
+	switch {
+	case image != "":
+		return image, nil
+	case env != "":
+		return env, nil
+	}
+	present, err := localPresent()
+	if err != nil {
+		return "", err
+	}
+	if present {
+		return LocalImage, nil
+	}
+	return DefaultImage, nil
+}
+
+var quietOnce sync.Once
+
+// quietTestcontainers silences the banner testcontainers prints through its
+// package-level logger when it first connects to Docker ("Connected to
+// docker: ...", about 10 lines per process). Each container's own messages
+// still reach the configured logger at debug level (tcLogger). The setting is
+// global, so it is made once, before any container starts.
+func quietTestcontainers() {
+	quietOnce.Do(func() { tclog.SetDefault(tclog.NewNoopLogger()) })
+}
+
+// portTaken reports whether Docker failed to publish a port because the host
+// port is in use. The Docker API says so only in its message text.
+func portTaken(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use")
+}
+
+// asPortTaken wraps a Docker port conflict so that callers can test it with
+// errors.Is(err, syscall.EADDRINUSE).
+func asPortTaken(err error) error {
+	if err != nil && portTaken(err) && !errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (%w)", err, syscall.EADDRINUSE)
+	}
+	return err
 }
 
 // startOne starts a container whose 11211/tcp is published on a host port
 // chosen here, on 127.0.0.1 only, so that a restart keeps the address.
 func (cn *containerNode) startOne(ctx context.Context, memoryMB int) (*testcontainers.DockerContainer, string, error) {
 	var lastErr error
-	for range 3 {
+	for range processStartAttempts {
 		port, err := freeLoopbackPort()
 		if err != nil {
 			return nil, "", err
@@ -133,6 +192,7 @@ func (cn *containerNode) startOne(ctx context.Context, memoryMB int) (*testconta
 		ctrPort := network.MustParsePort(memcachedPort)
 		c, err := testcontainers.Run(ctx, cn.image,
 			testcontainers.WithLogger(tcLogger{cn.logger}),
+			testcontainers.WithLabels(ownerLabels(runID, os.Getpid())),
 			testcontainers.WithCmd("-m", strconv.Itoa(memoryMB), "-U", "0", "-c", "4096"),
 			testcontainers.WithExposedPorts(memcachedPort),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
@@ -147,13 +207,14 @@ func (cn *containerNode) startOne(ctx context.Context, memoryMB int) (*testconta
 			cn.logger.Info().Str("id", shortID(c.GetContainerID())).Str("addr", addr).Str("image", cn.image).Msg("memcached container ready")
 			return c, addr, nil
 		}
-		lastErr = err
+		lastErr = asPortTaken(err)
 		if c != nil {
 			_ = c.Terminate(context.WithoutCancel(ctx))
 		}
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "allocated") && !strings.Contains(err.Error(), "in use") {
-			// Only a lost race for the host port is worth another try. The
-			// Docker API reports it only as text.
+		// Docker cannot publish a port it did not choose without this race,
+		// and a port Docker chooses would change on restart: a lost race for
+		// the host port, and only that, is worth another port.
+		if ctx.Err() != nil || !errors.Is(lastErr, syscall.EADDRINUSE) {
 			break
 		}
 	}
@@ -178,7 +239,8 @@ func (cn *containerNode) restart(ctx context.Context) error {
 			continue
 		}
 		// Start runs the wait strategy again, so the node answers on return.
-		if err := c.Start(ctx); err != nil {
+		// Another process may have taken the host port meanwhile: retry it.
+		if err := retryInUse(ctx, func() error { return asPortTaken(c.Start(ctx)) }); err != nil {
 			errs = append(errs, fmt.Errorf("start %s: %w", cn.addrs[i], err))
 		}
 	}

@@ -3,13 +3,19 @@
 //
 // [ParseSpec] reads the --memcached syntax and [Start] runs it:
 //
-//   - embedded: [Embedded], an in-process text-protocol server with an
-//     injectable clock and fault knobs (latency, connection limit, memory
-//     limit with LRU eviction, restart);
-//   - process: a local memcached binary on a free loopback port;
+//   - embedded: [Embedded], the in-process text-protocol server of package
+//     embedded, with an injectable clock and fault knobs (latency, pause,
+//     connection limit, memory limit with LRU eviction, restart);
+//     embedded:N runs N of them as one ElastiCache-like cluster whose nodes
+//     each answer `config get cluster` (Auto Discovery) with all N;
+//   - process: a local memcached binary on a free loopback port; on Linux
+//     it gets Pdeathsig, so it dies with uploadonce;
 //   - container: memcached containers through testcontainers-go, published
 //     on 127.0.0.1 only (DESIGN.md §7; build the image with
-//     build/memcached-image/build.sh, i.e. make memcached-image);
+//     build/memcached-image/build.sh, i.e. make memcached-image, which is
+//     preferred to memcached:1.6-alpine when present). Containers carry
+//     uploadonce.* labels naming their run, and a container start removes
+//     those of dead runs, since testcontainers' reaper cannot run here;
 //   - external: HOST:PORT servers someone else runs, probed but never owned;
 //   - auto: container, else process, else embedded.
 //

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
 )
 
 // Defaults for [Start]. The zero configuration works: Start(ctx, spec) with no
@@ -13,8 +15,8 @@ const (
 	// DefaultMemoryMB is memcached's -m (megabytes of item memory).
 	DefaultMemoryMB = 64
 	// DefaultImage is the image users elsewhere pull. Machines without a
-	// registry build uploadonce/memcached:local instead (make memcached-image)
-	// and point ImageEnv at it.
+	// registry build LocalImage instead (make memcached-image), which Start
+	// prefers when it is present and ImageEnv is unset.
 	DefaultImage = "memcached:1.6-alpine"
 	// LocalImage is the tag build/memcached-image/build.sh produces.
 	LocalImage = "uploadonce/memcached:local"
@@ -28,15 +30,7 @@ const (
 
 // Clock is the time source of the embedded server's expiry. A virtual clock
 // makes TTLs testable without sleeping. It MUST be safe for concurrent use.
-type Clock interface {
-	Now() time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-var _ Clock = realClock{}
+type Clock = embedded.Clock
 
 // Option configures [Start].
 type Option func(*config)
@@ -53,9 +47,7 @@ func newConfig(opts []Option) config {
 	c := config{
 		logger:       zerolog.Nop(),
 		memoryMB:     DefaultMemoryMB,
-		image:        DefaultImageFromEnv(),
 		startTimeout: DefaultStartTimeout,
-		clock:        realClock{},
 	}
 	for _, o := range opts {
 		o(&c)
@@ -65,6 +57,9 @@ func newConfig(opts []Option) config {
 
 // DefaultImageFromEnv returns $UPLOADONCE_MEMCACHED_IMAGE when set, else
 // DefaultImage.
+//
+// It does not ask Docker; Start does, through [ResolveImage], and prefers
+// LocalImage to DefaultImage when the engine has it.
 func DefaultImageFromEnv() string {
 	if img := os.Getenv(ImageEnv); img != "" {
 		return img
@@ -85,7 +80,9 @@ func WithMemoryMB(mb int) Option {
 	}
 }
 
-// WithImage sets the container image; "" keeps DefaultImageFromEnv.
+// WithImage sets the container image; "" lets [ResolveImage] choose:
+// $UPLOADONCE_MEMCACHED_IMAGE, else LocalImage when present, else
+// DefaultImage.
 func WithImage(image string) Option {
 	return func(c *config) {
 		if image != "" {

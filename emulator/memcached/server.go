@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
 )
 
 // node is what each provider implements behind [Server].
@@ -32,9 +34,10 @@ type node interface {
 type Server struct {
 	kind  string
 	desc  string
+	image string
 	addrs []string
 	node  node
-	emb   *Embedded
+	embs  []*Embedded
 
 	mu     sync.Mutex
 	closed bool
@@ -51,9 +54,33 @@ func (s *Server) Addrs() []string { return append([]string(nil), s.addrs...) }
 // "container (uploadonce/memcached:local) at 127.0.0.1:32768".
 func (s *Server) Describe() string { return s.desc }
 
+// Image is the container image running for kind container (see
+// [ResolveImage]), else "".
+func (s *Server) Image() string { return s.image }
+
 // Embedded returns the in-process server for kind embedded (to reach its
-// fault knobs), else nil.
-func (s *Server) Embedded() *Embedded { return s.emb }
+// fault knobs), else nil. Of an embedded:N cluster it is the first node; see
+// EmbeddedNodes.
+func (s *Server) Embedded() *Embedded {
+	if len(s.embs) == 0 {
+		return nil
+	}
+	return s.embs[0]
+}
+
+// EmbeddedNodes returns every in-process server of kind embedded, in the
+// order of Addrs, else nil.
+func (s *Server) EmbeddedNodes() []*Embedded { return append([]*Embedded(nil), s.embs...) }
+
+// ConfigEndpoint is the address an ElastiCache Auto Discovery client asks
+// `config get cluster` for kind embedded (every node answers it; this is
+// the first), else "": the real memcached lacks the extension.
+func (s *Server) ConfigEndpoint() string {
+	if len(s.embs) == 0 {
+		return ""
+	}
+	return s.addrs[0]
+}
 
 // Restart loses all data, as a memcached restart does: a process is killed
 // and started again on the same port, a container is stopped and started with
@@ -121,7 +148,7 @@ func (s *Server) Resume(ctx context.Context) error {
 }
 
 // ErrClosed is returned by Restart after Close.
-var ErrClosed = errors.New("memcached: server closed")
+var ErrClosed = embedded.ErrClosed
 
 // ErrUnsupported is returned by fault hooks a kind cannot honour.
 var ErrUnsupported = errors.New("memcached: operation not supported for this kind")
@@ -141,7 +168,11 @@ func Start(ctx context.Context, spec Spec, opts ...Option) (*Server, error) {
 	case KindAuto:
 		return startAuto(ctx, cfg)
 	case KindEmbedded:
-		return startEmbedded(ctx, cfg)
+		n := max(spec.Nodes, 1)
+		if n > MaxEmbeddedNodes {
+			return nil, fmt.Errorf("memcached: embedded count %d must be in 1..%d", n, MaxEmbeddedNodes)
+		}
+		return startEmbedded(ctx, cfg, n)
 	case KindProcess:
 		return startProcess(ctx, cfg)
 	case KindContainer:
@@ -162,12 +193,14 @@ func Start(ctx context.Context, spec Spec, opts ...Option) (*Server, error) {
 
 func startAuto(ctx context.Context, cfg config) (*Server, error) {
 	var why []string
-	switch present, err := autoImagePresent(ctx, cfg.image); {
+	image, err := autoImage(ctx, cfg.image)
+	switch present, err := autoImagePresent(ctx, image, err); {
 	case err != nil:
 		why = append(why, err.Error())
 	case !present:
-		why = append(why, fmt.Sprintf("image %q is not present locally (run make memcached-image or set %s)", cfg.image, ImageEnv))
+		why = append(why, fmt.Sprintf("image %q is not present locally (run make memcached-image or set %s)", image, ImageEnv))
 	default:
+		cfg.image = image
 		return startContainers(ctx, cfg, 1)
 	}
 	if _, err := findMemcachedBinary(); err != nil {
@@ -177,15 +210,25 @@ func startAuto(ctx context.Context, cfg config) (*Server, error) {
 		return startProcess(ctx, cfg)
 	}
 	cfg.logger.Warn().Strs("why", why).Msg("memcached auto: fell back to the embedded server")
-	return startEmbedded(ctx, cfg)
+	return startEmbedded(ctx, cfg, 1)
 }
 
-func autoImagePresent(ctx context.Context, image string) (bool, error) {
+// autoImage resolves the image auto would run, within 5 s.
+func autoImage(ctx context.Context, image string) (string, error) {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !DockerAvailable(pctx) {
-		return false, errors.New("docker engine does not answer")
+		return "", errors.New("docker engine does not answer")
 	}
+	return ResolveImage(pctx, image)
+}
+
+func autoImagePresent(ctx context.Context, image string, resolveErr error) (bool, error) {
+	if resolveErr != nil {
+		return false, resolveErr
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	return ImagePresent(pctx, image)
 }
 
@@ -198,33 +241,6 @@ func findMemcachedBinary() (string, error) {
 		return p, nil
 	}
 	return "", errors.New("no memcached binary in PATH or /usr/bin (apt-get install -y memcached)")
-}
-
-type embeddedNode struct{ e *Embedded }
-
-var _ node = embeddedNode{}
-
-func (n embeddedNode) restart(context.Context) error { n.e.Restart(); return nil }
-func (n embeddedNode) pause(context.Context) error   { n.e.Pause(); return nil }
-func (n embeddedNode) resume(context.Context) error  { n.e.Resume(); return nil }
-func (n embeddedNode) close(context.Context) error   { return n.e.Close() }
-
-func startEmbedded(ctx context.Context, cfg config) (*Server, error) {
-	e := NewEmbedded(
-		WithEmbeddedLogger(cfg.logger),
-		WithEmbeddedClock(cfg.clock),
-		WithEmbeddedMaxBytes(int64(cfg.memoryMB)<<20),
-	)
-	if err := e.Start(ctx); err != nil {
-		return nil, err
-	}
-	return &Server{
-		kind:  KindEmbedded,
-		desc:  "embedded (in-process) at " + e.Addr(),
-		addrs: []string{e.Addr()},
-		node:  embeddedNode{e},
-		emb:   e,
-	}, nil
 }
 
 type externalNode struct{}
@@ -292,6 +308,11 @@ func waitReady(ctx context.Context, addr string, alive func() error) (string, er
 		lastErr = err
 		select {
 		case <-ctx.Done():
+			if alive != nil {
+				if err := alive(); err != nil {
+					return "", err
+				}
+			}
 			return "", fmt.Errorf("memcached %s not ready: %w (last probe: %v)", addr, ctx.Err(), lastErr)
 		case <-time.After(50 * time.Millisecond):
 		}

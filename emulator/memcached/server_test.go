@@ -3,9 +3,13 @@ package memcached_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 )
@@ -158,5 +162,74 @@ func TestStartAutoPicksAConcreteKind(t *testing.T) {
 	t.Logf("auto chose %s", srv.Describe())
 	if _, err := memcached.Probe(ctx, srv.Addrs()[0]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStartEmbeddedCluster: embedded:3 runs three nodes as one cluster.
+// Every node answers config get cluster with all three, in the order of
+// Addrs, and keeps doing so across Restart; Close stops all of them.
+func TestStartEmbeddedCluster(t *testing.T) {
+	ctx := context.Background()
+	spec, err := memcached.ParseSpec("embedded:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := memcached.Start(ctx, spec, memcached.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close(ctx) })
+	addrs := srv.Addrs()
+	if srv.Kind() != memcached.KindEmbedded || len(addrs) != 3 || len(srv.EmbeddedNodes()) != 3 ||
+		srv.ConfigEndpoint() != addrs[0] || srv.Embedded() != srv.EmbeddedNodes()[0] {
+		t.Fatalf("Kind %q Addrs %v nodes %d ConfigEndpoint %q", srv.Kind(), addrs, len(srv.EmbeddedNodes()), srv.ConfigEndpoint())
+	}
+	want := make([]string, 0, 3)
+	for _, a := range addrs {
+		host, port, _ := net.SplitHostPort(a)
+		want = append(want, host+"|"+host+"|"+port)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, a := range addrs {
+			r := dialRaw(t, a)
+			r.send("config get cluster\r\n")
+			version, nodes := r.readClusterConfig(r.line())
+			if version != "1" || !slices.Equal(nodes, want) {
+				t.Fatalf("%s: node %s answers version %s nodes %v, want 1 %v", when, a, version, nodes, want)
+			}
+		}
+	}
+	check("after Start")
+	// The nodes are separate servers: a key lives on one of them.
+	mc := memcached.NewClient(addrs, 4)
+	defer mc.Close()
+	for i := range 30 {
+		if err := mc.Set(&memcache.Item{Key: fmt.Sprintf("k%d", i), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total uint64
+	for i, e := range srv.EmbeddedNodes() {
+		n := e.Stats().CurrItems
+		if n == 0 {
+			t.Errorf("node %d holds no key of 30", i)
+		}
+		total += n
+	}
+	if total != 30 {
+		t.Fatalf("the nodes hold %d items, want 30", total)
+	}
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after Restart")
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if _, err := memcached.Probe(ctx, a); err == nil {
+			t.Fatalf("node %s still answers after Close", a)
+		}
 	}
 }

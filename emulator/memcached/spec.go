@@ -27,13 +27,17 @@ const (
 // of containers on a 2-core machine.
 const MaxContainerNodes = 16
 
+// MaxEmbeddedNodes bounds embedded:N likewise.
+const MaxEmbeddedNodes = 16
+
 // Spec says which memcached to use. The zero Spec is not valid; build one
 // with [ParseSpec] or set Kind explicitly.
 type Spec struct {
 	// Kind is one of the Kind constants.
 	Kind string
-	// Nodes is the number of containers for KindContainer; 0 means 1.
-	// It is ignored for the other kinds.
+	// Nodes is the number of containers for KindContainer, or of embedded
+	// servers run as one ElastiCache-like cluster for KindEmbedded; 0 means
+	// 1. It is ignored for the other kinds.
 	Nodes int
 	// Addrs are the HOST:PORT addresses for KindExternal, in the order given.
 	Addrs []string
@@ -47,6 +51,11 @@ func (s Spec) String() string {
 			return KindContainer + ":" + strconv.Itoa(s.Nodes)
 		}
 		return KindContainer
+	case KindEmbedded:
+		if s.Nodes > 1 {
+			return KindEmbedded + ":" + strconv.Itoa(s.Nodes)
+		}
+		return KindEmbedded
 	case KindExternal:
 		return strings.Join(s.Addrs, ",")
 	default:
@@ -56,9 +65,9 @@ func (s Spec) String() string {
 
 // ParseSpec parses the --memcached syntax:
 //
-//	auto | embedded | process | container | container:N | HOST:PORT[,HOST:PORT...]
+//	auto | embedded | embedded:N | process | container | container:N | HOST:PORT[,HOST:PORT...]
 //
-// N is 1..MaxContainerNodes. An external address MUST be HOST:PORT with a
+// N is 1..MaxContainerNodes (MaxEmbeddedNodes for embedded). An external address MUST be HOST:PORT with a
 // non-empty host and a port in 1..65535; ParseSpec does not resolve or dial
 // it. Errors name the part that is wrong.
 func ParseSpec(s string) (Spec, error) {
@@ -71,19 +80,21 @@ func ParseSpec(s string) (Spec, error) {
 	case KindContainer:
 		return Spec{Kind: KindContainer, Nodes: 1}, nil
 	}
-	if n, ok := strings.CutPrefix(s, KindContainer+":"); ok {
-		nodes, err := strconv.Atoi(n)
-		if err != nil || nodes < 1 || nodes > MaxContainerNodes {
-			return Spec{}, fmt.Errorf("memcached spec %q: container count %q must be an integer in 1..%d", s, n, MaxContainerNodes)
+	for kind, limit := range map[string]int{KindContainer: MaxContainerNodes, KindEmbedded: MaxEmbeddedNodes} {
+		if n, ok := strings.CutPrefix(s, kind+":"); ok {
+			nodes, err := strconv.Atoi(n)
+			if err != nil || nodes < 1 || nodes > limit {
+				return Spec{}, fmt.Errorf("memcached spec %q: %s count %q must be an integer in 1..%d", s, kind, n, limit)
+			}
+			return Spec{Kind: kind, Nodes: nodes}, nil
 		}
-		return Spec{Kind: KindContainer, Nodes: nodes}, nil
 	}
 	if !strings.Contains(s, ":") {
 		return Spec{}, fmt.Errorf("memcached spec %q: unknown kind (want %s)", s, specSyntax)
 	}
-	for _, k := range []string{KindAuto, KindEmbedded, KindProcess} {
+	for _, k := range []string{KindAuto, KindProcess} {
 		if strings.HasPrefix(s, k+":") {
-			return Spec{}, fmt.Errorf("memcached spec %q: only container takes a count (container:N)", s)
+			return Spec{}, fmt.Errorf("memcached spec %q: only container and embedded take a count (container:N, embedded:N)", s)
 		}
 	}
 	parts := strings.Split(s, ",")
@@ -98,7 +109,7 @@ func ParseSpec(s string) (Spec, error) {
 	return Spec{Kind: KindExternal, Addrs: addrs}, nil
 }
 
-const specSyntax = "auto|embedded|process|container|container:N|HOST:PORT[,HOST:PORT...]"
+const specSyntax = "auto|embedded|embedded:N|process|container|container:N|HOST:PORT[,HOST:PORT...]"
 
 func checkHostPort(addr string) error {
 	if addr == "" {

@@ -24,8 +24,14 @@ func TestParseSpec(t *testing.T) {
 		{in: "container:0", wantErr: `container count "0"`},
 		{in: "container:17", wantErr: "1..16"},
 		{in: "container:x", wantErr: `container count "x"`},
-		// Only container takes a count.
-		{in: "process:2", wantErr: "only container takes a count"},
+		// An ElastiCache-like cluster of embedded servers, bounded.
+		{in: "embedded:3", want: memcached.Spec{Kind: memcached.KindEmbedded, Nodes: 3}},
+		{in: "embedded:1", want: memcached.Spec{Kind: memcached.KindEmbedded, Nodes: 1}},
+		{in: "embedded:0", wantErr: `embedded count "0"`},
+		{in: "embedded:17", wantErr: "1..16"},
+		// Only container and embedded take a count.
+		{in: "process:2", wantErr: "only container and embedded take a count"},
+		{in: "auto:2", wantErr: "only container and embedded take a count"},
 		// External addresses, one or many, spaces tolerated.
 		{in: "127.0.0.1:11211", want: memcached.Spec{Kind: memcached.KindExternal, Addrs: []string{"127.0.0.1:11211"}}},
 		{in: "a.example:1, [::1]:2", want: memcached.Spec{Kind: memcached.KindExternal, Addrs: []string{"a.example:1", "[::1]:2"}}},

@@ -116,7 +116,9 @@ func Run(ctx context.Context, base plan.Plan, run Runner, o Options) (*Compariso
 		p := base
 		p.Stack.Strategy = s
 		if s == onetime.IfNoneMatch {
-			p.Stack.Method = string(onetime.MethodPUT)
+			// compare runs every strategy: this one keeps its own method
+			// (PUT) whatever the others use, and its report says so.
+			p.Stack.Method = ""
 		}
 		progress("[%d/%d] %s: %d URLs, %d uploads, seed %d", i+1, len(o.Strategies), s, p.Tokens(), p.Uploads(), p.Seed)
 		start := time.Now()

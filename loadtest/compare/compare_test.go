@@ -118,7 +118,7 @@ func TestVerdict(t *testing.T) {
 // TestRun: every strategy runs the same plan in order, if-none-match with
 // PUT, and each report is priced with the given model.
 func TestRun(t *testing.T) {
-	base := plan.Plan{Name: "x", Seed: 42, Stack: plan.Stack{Method: "post"}}
+	base := plan.Plan{Name: "x", Seed: 42, Stack: plan.Stack{Method: onetime.MethodPOST}}
 	var got []plan.Plan
 	run := func(_ context.Context, p plan.Plan) (*loadtest.Result, error) {
 		got = append(got, p)
@@ -133,11 +133,11 @@ func TestRun(t *testing.T) {
 		t.Fatalf("ran %d plans", len(got))
 	}
 	for i, s := range onetime.StrategyNames() {
-		want := "post"
+		want := onetime.MethodPOST
 		if s == onetime.IfNoneMatch {
-			want = "put"
+			want = onetime.MethodPUT
 		}
-		if got[i].Stack.Strategy != s || got[i].Seed != 42 || got[i].Stack.Method != want {
+		if m, _ := got[i].Stack.UploadMethod(); got[i].Stack.Strategy != s || got[i].Seed != 42 || m != want {
 			t.Errorf("plan %d: %+v", i, got[i].Stack)
 		}
 		if c.Table[i].Strategy != s || c.Reports[i].CostModel.LambdaMS != 7 {

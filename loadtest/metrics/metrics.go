@@ -13,18 +13,13 @@
 package metrics
 
 import (
-	"bufio"
-	"context"
-	"fmt"
 	"maps"
-	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/uploadonce/uploadonce/emulator/fakes3"
+	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/loadtest/history"
 )
 
@@ -230,12 +225,6 @@ type S3Requests struct {
 	Denied int64 `json:"denied"`
 }
 
-// SnapshotS3 reads the counters.
-func SnapshotS3(s *fakes3.Stats) S3Requests {
-	return S3Requests{Put: s.Put.Load(), Post: s.Post.Load(), Copy: s.Copy.Load(), Get: s.Get.Load(), Head: s.Head.Load(),
-		List: s.List.Load(), Delete: s.Delete.Load(), Other: s.Other.Load(), Denied: s.Denied.Load()}
-}
-
 // Add returns a + b.
 func (a S3Requests) Add(b S3Requests) S3Requests {
 	return S3Requests{a.Put + b.Put, a.Post + b.Post, a.Copy + b.Copy, a.Get + b.Get, a.Head + b.Head,
@@ -274,56 +263,14 @@ func (m MemcachedOps) Sub(b MemcachedOps) MemcachedOps {
 	return MemcachedOps{m.Get - b.Get, m.Set - b.Set, m.Delete - b.Delete, m.Touch - b.Touch, m.Incr - b.Incr, m.CAS - b.CAS}
 }
 
-// ReadMemcachedOps sends `stats` to every addr and sums the counters.
-func ReadMemcachedOps(ctx context.Context, addrs []string) (MemcachedOps, error) {
-	var total MemcachedOps
-	for _, a := range addrs {
-		st, err := readStats(ctx, a)
-		if err != nil {
-			return MemcachedOps{}, err
-		}
-		total.Get += st["cmd_get"]
-		total.Set += st["cmd_set"]
-		total.Delete += st["delete_hits"] + st["delete_misses"]
-		total.Touch += st["cmd_touch"]
-		total.Incr += st["incr_hits"] + st["incr_misses"] + st["decr_hits"] + st["decr_misses"]
-		total.CAS += st["cas_hits"] + st["cas_misses"] + st["cas_badval"]
+// MemcachedOpsFrom picks the command counters out of memcached's stats.
+func MemcachedOpsFrom(st memcached.ServerStats) MemcachedOps {
+	return MemcachedOps{
+		Get:    st["cmd_get"],
+		Set:    st["cmd_set"],
+		Delete: st["delete_hits"] + st["delete_misses"],
+		Touch:  st["cmd_touch"],
+		Incr:   st["incr_hits"] + st["incr_misses"] + st["decr_hits"] + st["decr_misses"],
+		CAS:    st["cas_hits"] + st["cas_misses"] + st["cas_badval"],
 	}
-	return total, nil
-}
-
-func readStats(ctx context.Context, addr string) (map[string]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("memcached stats %s: %w", addr, err)
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	if _, err := conn.Write([]byte("stats\r\n")); err != nil {
-		return nil, fmt.Errorf("memcached stats %s: %w", addr, err)
-	}
-	out := map[string]int64{}
-	sc := bufio.NewScanner(conn)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "END" {
-			return out, nil
-		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "STAT" {
-			return nil, fmt.Errorf("memcached stats %s: unexpected line %q", addr, line)
-		}
-		if v, err := strconv.ParseInt(f[2], 10, 64); err == nil {
-			out[f[1]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("memcached stats %s: %w", addr, err)
-	}
-	return nil, fmt.Errorf("memcached stats %s: connection closed before END", addr)
 }

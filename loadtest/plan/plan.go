@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
 // Plan is one run.
@@ -43,34 +45,6 @@ type Plan struct {
 	Timeout time.Duration
 }
 
-// Stack is the emulated system under test.
-type Stack struct {
-	Strategy  string // onetime strategy name
-	Memcached string // memcached.ParseSpec syntax; "auto" when empty
-	Clock     string // "virtual" (default) or "real"
-	Method    string // "post" (default) or "put"
-	URLExpiry time.Duration
-	TokenTTL  time.Duration
-	// KeepRejected leaves rejected uploads in place, as the reference does.
-	KeepRejected bool
-
-	EventDelay      string        // s3event.ParseDelay syntax; "" = none
-	EventDuplicates float64       // 0..1
-	EventReorder    time.Duration // reorder window
-	EventCoalesce   bool
-	MaxEventAge     time.Duration // 0 = Lambda default (6 h)
-
-	LambdaConcurrency int // 0 = default
-	LambdaRetries     *int
-	// LambdaErrorRate makes that fraction of verifier invocations fail
-	// before running (a function error), to exercise retries. 0..1.
-	LambdaErrorRate float64
-	// MemcachedMemoryMB is memcached's -m for the providers uploadonce
-	// starts (the embedded server's byte limit); 0 keeps the default
-	// (64 MB). A small value makes memory pressure evict live tokens.
-	MemcachedMemoryMB int
-}
-
 // Group is a set of tokens with the same upload pattern.
 type Group struct {
 	Name    string
@@ -90,8 +64,8 @@ type Upload struct {
 	// previous upload's return (virtual clock: its offset).
 	At            time.Duration
 	AfterPrevious bool
-	// Method overrides the grant's method: "post" or "put"; "" keeps it.
-	Method  string
+	// Method overrides the grant's method; "" keeps it.
+	Method  onetime.Method
 	Size    int    // body bytes; 0 means 16
 	Content string // ContentSame (default), ContentUnique, or literal text
 }
@@ -135,75 +109,82 @@ type Fault struct {
 	Value    int64         // for evict: the memory limit in bytes; for conn-limit: connections
 }
 
-// Validate reports the first problem, naming the field.
+// Validate returns every bad value of the plan, each a *FieldError
+// (errors.Join): the stack's, then the load's, the groups' and the faults'.
 func (p *Plan) Validate() error {
+	var fe fieldErrs
+	if err := p.Stack.Validate(); err != nil {
+		fe = append(fe, err)
+	}
+	p.validateLoad(&fe)
+	p.validateGroups(&fe)
+	for i, f := range p.Faults {
+		if err := f.Validate(); err != nil {
+			fe = append(fe, &FieldError{Field: fmt.Sprintf("faults[%d]", i), Err: err})
+		}
+	}
+	return errors.Join(fe...)
+}
+
+func (p *Plan) validateLoad(fe *fieldErrs) {
+	if p.Concurrency < 1 || p.Concurrency > MaxConcurrency {
+		fe.add("concurrency", "%d: want 1..%d", p.Concurrency, MaxConcurrency)
+	}
+	if !(p.Rate >= 0) || p.Rate > 1e7 {
+		fe.add("rate", "%v: want URLs per second, 0 (closed model) up to 10,000,000", p.Rate)
+	}
+	if p.Window < 0 {
+		fe.add("window", "%d: want 0 or more URLs", p.Window)
+	}
+	if p.Timeout <= 0 {
+		fe.add("timeout", "%v: want a positive duration", p.Timeout)
+	}
+}
+
+func (p *Plan) validateGroups(fe *fieldErrs) {
 	if len(p.Groups) == 0 {
-		return errors.New("plan has no token groups")
+		fe.add("groups", "the plan has no token groups")
+		return
 	}
 	total := 0
 	for i, g := range p.Groups {
+		gf := fmt.Sprintf("groups[%d]", i)
 		if g.Tokens < 0 {
-			return fmt.Errorf("groups[%d] (%s): tokens must not be negative", i, g.Name)
+			fe.add(gf+".tokens", "%d: must not be negative", g.Tokens)
 		}
 		if g.Tokens > 0 && len(g.Uploads) == 0 && g.Name == "" {
-			return fmt.Errorf("groups[%d]: tokens without uploads need a name saying why", i)
+			fe.add(gf, "tokens without uploads need a name saying why")
 		}
 		for j, u := range g.Uploads {
+			uf := fmt.Sprintf("%s.uploads[%d]", gf, j)
 			if u.At < 0 {
-				return fmt.Errorf("groups[%d] (%s) uploads[%d]: at must not be negative", i, g.Name, j)
+				fe.add(uf+".at", "%v: offsets must not be negative", u.At)
 			}
-			if u.Size < 0 || u.Size > 64<<20 {
-				return fmt.Errorf("groups[%d] (%s) uploads[%d]: size %d outside 0..64MiB", i, g.Name, j, u.Size)
+			if u.Size < 0 || u.Size > MaxBodyBytes {
+				fe.add(uf+".size", "%d: want 0..%d bytes (64 MiB)", u.Size, MaxBodyBytes)
 			}
 			switch u.Method {
-			case "", "post", "put":
+			case "", onetime.MethodPOST, onetime.MethodPUT:
 			default:
-				return fmt.Errorf("groups[%d] (%s) uploads[%d]: method %q: want post or put", i, g.Name, j, u.Method)
+				fe.add(uf+".method", "%q: want post or put", u.Method)
 			}
 		}
-		total += g.Tokens
+		total += max(g.Tokens, 0)
 	}
-	if total == 0 {
-		return errors.New("plan issues no tokens")
+	switch {
+	case total == 0:
+		fe.add("groups", "the plan issues no tokens")
+	case total > MaxTokens:
+		fe.add("groups", "%d tokens in all: the bound is %d", total, MaxTokens)
 	}
-	if total > 2_000_000 {
-		return fmt.Errorf("plan issues %d tokens; the bound is 2,000,000", total)
-	}
-	if p.Concurrency < 0 || p.Concurrency > 4096 {
-		return fmt.Errorf("concurrency %d outside 1..4096", p.Concurrency)
-	}
-	if p.Rate < 0 {
-		return errors.New("rate must not be negative")
-	}
-	if p.Window < 0 {
-		return errors.New("window must not be negative")
-	}
-	switch p.Stack.Clock {
-	case "", "virtual", "real":
-	default:
-		return fmt.Errorf("clock %q: want virtual or real", p.Stack.Clock)
-	}
-	switch p.Stack.Method {
-	case "", "post", "put":
-	default:
-		return fmt.Errorf("method %q: want post or put", p.Stack.Method)
-	}
-	if p.Stack.EventDuplicates < 0 || p.Stack.EventDuplicates > 1 {
-		return errors.New("event duplicates must be between 0 and 1")
-	}
-	if p.Stack.LambdaErrorRate < 0 || p.Stack.LambdaErrorRate > 1 {
-		return errors.New("lambda error rate must be between 0 and 1")
-	}
-	if m := p.Stack.MemcachedMemoryMB; m != 0 && (m < MinMemcachedMemoryMB || m > MaxMemcachedMemoryMB) {
-		return fmt.Errorf("memcached memory %d MB outside %d..%d", m, MinMemcachedMemoryMB, MaxMemcachedMemoryMB)
-	}
-	for i, f := range p.Faults {
-		if err := f.Validate(); err != nil {
-			return fmt.Errorf("faults[%d]: %w", i, err)
-		}
-	}
-	return nil
 }
+
+// Limits of a plan.
+const (
+	MaxTokens      = 2_000_000
+	MaxConcurrency = 4096
+	MaxBodyBytes   = 64 << 20
+)
 
 // Bounds of Stack.MemcachedMemoryMB. memcached refuses -m below twice its
 // item size limit (-I, 1 MB by default): "Cannot set item size limit higher
@@ -315,4 +296,17 @@ func (p *Plan) Uploads() int {
 		n += g.Tokens * len(g.Uploads)
 	}
 	return n
+}
+
+// WithDefaults returns p with every zero field that has a default filled
+// in, its stack's included.
+func (p Plan) WithDefaults() Plan {
+	p.Stack = p.Stack.WithDefaults()
+	if p.Concurrency == 0 {
+		p.Concurrency = DefaultConcurrency
+	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultTimeout
+	}
+	return p
 }

@@ -7,9 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/uploadonce/uploadonce/loadtest/expect"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -127,10 +128,10 @@ func Decode(name string, data []byte) (s *Scenario, err error) {
 // yamlError turns an error of the YAML library or of this package's
 // unmarshalers into an *Error naming file, line, column and field.
 func yamlError(file string, err error, paths map[*token.Token]string) error {
-	var fe *fieldError
+	var fe *expect.SyntaxError
 	if errors.As(err, &fe) {
-		e := &Error{File: file, Msg: fe.msg}
-		if tk := fe.node.GetToken(); tk != nil {
+		e := &Error{File: file, Msg: fe.Msg}
+		if tk := fe.Node.GetToken(); tk != nil {
 			e.Line, e.Column = tk.Position.Line, tk.Position.Column
 			e.Field = paths[tk]
 		}
@@ -170,15 +171,6 @@ func yamlKind(goType string) string {
 	}
 	return goType
 }
-
-// fieldError is returned by this package's unmarshalers; the node gives
-// the position.
-type fieldError struct {
-	node ast.Node
-	msg  string
-}
-
-func (e *fieldError) Error() string { return e.msg }
 
 // position is where a field's value is written.
 type position struct{ line, col int }
@@ -309,128 +301,20 @@ func (d *Duration) UnmarshalYAML(n ast.Node) error {
 			*d = 0
 			return nil
 		}
-		return &fieldError{n, fmt.Sprintf("duration %s needs a unit, e.g. %ss or %sms", v.GetToken().Value, v.GetToken().Value, v.GetToken().Value)}
+		return expect.NewSyntaxError(n, fmt.Sprintf("duration %s needs a unit, e.g. %ss or %sms", v.GetToken().Value, v.GetToken().Value, v.GetToken().Value))
 	case *ast.StringNode:
 		t, err := time.ParseDuration(strings.TrimSpace(v.Value))
 		if err != nil {
-			return &fieldError{n, fmt.Sprintf("bad duration %q: want e.g. 250ms, 40s or 2m", v.Value)}
+			return expect.NewSyntaxError(n, fmt.Sprintf("bad duration %q: want e.g. 250ms, 40s or 2m", v.Value))
 		}
 		*d = Duration(t)
 		return nil
 	}
-	return &fieldError{n, fmt.Sprintf("want a duration such as 40s, got %s", nodeKind(n))}
+	return expect.NewSyntaxError(n, fmt.Sprintf("want a duration such as 40s, got %s", expect.NodeKind(n)))
 }
 
 // MarshalYAML writes the duration as text.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
-
-// Cmp is an expected count: exactly N, or a comparison. The zero Cmp is
-// "== 0".
-type Cmp struct {
-	Op string // "==", ">", ">=", "<", "<=", or "any"
-	N  int
-}
-
-// Exactly returns the comparison "== n".
-func Exactly(n int) Cmp { return Cmp{Op: "==", N: n} }
-
-// Holds reports whether got satisfies the comparison.
-func (c Cmp) Holds(got int) bool {
-	switch c.Op {
-	case "any":
-		return true
-	case ">":
-		return got > c.N
-	case ">=":
-		return got >= c.N
-	case "<":
-		return got < c.N
-	case "<=":
-		return got <= c.N
-	}
-	return got == c.N
-}
-
-func (c Cmp) String() string {
-	switch c.Op {
-	case "any":
-		return "any"
-	case "", "==":
-		return strconv.Itoa(c.N)
-	}
-	return c.Op + strconv.Itoa(c.N)
-}
-
-// ParseCmp parses N, ">N", ">=N", "<N", "<=N", "==N" or "any"; N is a
-// non-negative integer.
-func ParseCmp(s string) (Cmp, error) {
-	s = strings.TrimSpace(s)
-	if s == "any" {
-		return Cmp{Op: "any"}, nil
-	}
-	op := "=="
-	for _, o := range []string{">=", "<=", "==", ">", "<"} {
-		if rest, ok := strings.CutPrefix(s, o); ok {
-			op, s = o, strings.TrimSpace(rest)
-			break
-		}
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return Cmp{}, errors.New("want a non-negative integer N, or \">N\", \">=N\", \"<N\", \"<=N\", \"==N\" or \"any\"")
-	}
-	if op == "<" && n == 0 {
-		return Cmp{}, errors.New("\"<0\" can never hold")
-	}
-	return Cmp{Op: op, N: n}, nil
-}
-
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (c *Cmp) UnmarshalYAML(n ast.Node) error {
-	var text string
-	switch v := n.(type) {
-	case *ast.IntegerNode:
-		text = v.GetToken().Value
-	case *ast.StringNode:
-		text = v.Value
-	default:
-		return &fieldError{n, fmt.Sprintf("want a count or a comparison such as \">0\", got %s", nodeKind(n))}
-	}
-	cmp, err := ParseCmp(text)
-	if err != nil {
-		return &fieldError{n, fmt.Sprintf("bad comparison %q: %v", text, err)}
-	}
-	*c = cmp
-	return nil
-}
-
-// MarshalYAML writes the comparison as the text ParseCmp reads.
-func (c Cmp) MarshalYAML() (any, error) {
-	if c.Op == "" || c.Op == "==" {
-		return c.N, nil
-	}
-	return c.String(), nil
-}
-
-func nodeKind(n ast.Node) string {
-	switch n.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	case *ast.NullNode:
-		return "nothing"
-	case *ast.BoolNode:
-		return "true/false"
-	case *ast.FloatNode:
-		return "a number"
-	case *ast.IntegerNode:
-		return "an integer"
-	case *ast.StringNode:
-		return "a string"
-	}
-	return "a " + strings.ToLower(n.Type().String())
-}
 
 // OverrideMemcached replaces the memcached spec, as --memcached does;
 // errors about it then name the flag.

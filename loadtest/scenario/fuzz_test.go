@@ -3,6 +3,8 @@ package scenario
 import (
 	"errors"
 	"testing"
+
+	"github.com/uploadonce/uploadonce/loadtest/expect"
 )
 
 // FuzzDecode feeds arbitrary bytes through Decode, Validate, Plans and
@@ -30,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 			if err := p.Validate(); err != nil {
 				t.Fatalf("a valid scenario made an invalid plan: %v", err)
 			}
-			s.Check(p.Stack.Strategy, Observed{})
+			s.Check(p.Stack.Strategy, expect.Observed{})
 		}
 	})
 }

@@ -1,7 +1,12 @@
 package scenario
 
 import (
+	"errors"
+	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -27,79 +32,97 @@ func (s *Scenario) Plan(strategy string) (plan.Plan, bool) {
 }
 
 func (s *Scenario) planFor(strategy string) plan.Plan {
-	seed := uint64(DefaultSeed)
-	if s.Seed != nil {
-		seed = *s.Seed
-	}
-	urlExpiry := s.URLExpiry.D()
-	if urlExpiry == 0 {
-		urlExpiry = onetime.DefaultURLExpiry
-	}
-	tokenTTL := s.TokenTTL.D()
-	if tokenTTL == 0 {
-		tokenTTL = onetime.DefaultTokenTTL
-	}
-	concurrency := s.Concurrency
-	if concurrency == 0 {
-		concurrency = DefaultConcurrency
-	}
+	st, _ := s.stack(strategy)
 	p := plan.Plan{
-		Name: s.Name,
-		Seed: seed,
-		Stack: plan.Stack{
-			Strategy:          strategy,
-			Memcached:         orDefault(s.Memcached, DefaultMemcached),
-			Clock:             orDefault(s.Clock, DefaultClock),
-			Method:            orDefault(s.Method, DefaultMethod),
-			URLExpiry:         urlExpiry,
-			TokenTTL:          tokenTTL,
-			KeepRejected:      s.KeepRejected,
-			EventDelay:        s.Events.Delay,
-			EventDuplicates:   s.Events.Duplicates,
-			EventReorder:      s.Events.Reorder.D(),
-			EventCoalesce:     s.Events.Coalesce,
-			MaxEventAge:       s.Events.MaxAge.D(),
-			LambdaConcurrency: s.Lambda.Concurrency,
-			LambdaErrorRate:   s.Lambda.ErrorRate,
-			MemcachedMemoryMB: s.MemcachedMemoryMB,
-		},
-		Concurrency: concurrency,
+		Name:        s.Name,
+		Seed:        plan.DefaultSeed,
+		Stack:       st,
+		Concurrency: s.Concurrency,
 		Rate:        s.Rate,
 		Timeout:     s.timeout(),
 	}
-	if s.Lambda.Retries != nil {
-		r := *s.Lambda.Retries
-		p.Stack.LambdaRetries = &r
+	if s.Seed != nil {
+		p.Seed = *s.Seed
 	}
 	for _, g := range s.Groups {
-		pg := plan.Group{Name: g.Name, Tokens: g.TokenCount()}
-		for _, u := range g.Uploads {
-			pu := plan.Upload{Method: u.Method, Size: DefaultSize, Content: orDefault(u.Content, plan.ContentSame)}
-			switch {
-			case u.At != nil:
-				pu.At = u.At.D()
-			case u.AfterPrevious != nil:
-				pu.At, pu.AfterPrevious = u.AfterPrevious.D(), true
-			}
-			if u.Size != nil {
-				pu.Size = *u.Size
-			}
-			if pu.Content != plan.ContentSame && pu.Content != plan.ContentUnique {
-				pu.Size = len(pu.Content)
-			}
-			pg.Uploads = append(pg.Uploads, pu)
-		}
-		p.Groups = append(p.Groups, pg)
+		p.Groups = append(p.Groups, g.plan())
 	}
 	for _, f := range s.Faults {
 		p.Faults = append(p.Faults, plan.Fault{Kind: f.Kind, At: f.At.D(), Duration: f.Duration.D(), Value: f.Value})
 	}
-	return p
+	return p.WithDefaults()
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
+// stack returns the scenario's stack for one strategy, with the values the
+// file leaves out at their defaults. The errors are those of the values
+// that do not parse, each a *plan.FieldError named as the file names it.
+func (s *Scenario) stack(strategy string) (plan.Stack, error) {
+	st := plan.DefaultStack()
+	st.Strategy = strategy
+	var errs []error
+	bad := func(field string, err error) { errs = append(errs, &plan.FieldError{Field: field, Err: err}) }
+	if s.Memcached != "" {
+		spec, err := memcached.ParseSpec(s.Memcached)
+		if err != nil {
+			bad("memcached", err)
+		}
+		st.Memcached = spec
+	}
+	if s.Clock != "" {
+		st.Clock = plan.ClockKind(s.Clock)
+	}
+	st.Method = onetime.Method(s.Method)
+	st.MemcachedMemoryMB = s.MemcachedMemoryMB
+	st.URLExpiry = orDur(s.URLExpiry.D(), st.URLExpiry)
+	st.TokenTTL = orDur(s.TokenTTL.D(), st.TokenTTL)
+	st.KeepRejected = s.KeepRejected
+	delay, err := s3event.ParseDelay(s.Events.Delay)
+	if err != nil {
+		bad("events.delay", err)
+	}
+	if s.Events.Delay != "" && s.Events.Delay != "0" {
+		st.Delivery.Delay = delay
+	}
+	st.Delivery.Duplicates, st.Delivery.ReorderWindow, st.Delivery.Coalesce = s.Events.Duplicates, s.Events.Reorder.D(), s.Events.Coalesce
+	st.MaxEventAge = orDur(s.Events.MaxAge.D(), st.MaxEventAge)
+	if s.Lambda.Concurrency != 0 {
+		st.LambdaConcurrency = s.Lambda.Concurrency
+	}
+	if s.Lambda.Retries != nil {
+		st.LambdaRetries = *s.Lambda.Retries
+	}
+	st.LambdaErrorRate = s.Lambda.ErrorRate
+	return st, errors.Join(errs...)
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d == 0 {
 		return def
 	}
-	return s
+	return d
+}
+
+// plan returns the group as the engine runs it.
+func (g Group) plan() plan.Group {
+	pg := plan.Group{Name: g.Name, Tokens: g.TokenCount()}
+	for _, u := range g.Uploads {
+		pu := plan.Upload{Method: onetime.Method(u.Method), Size: DefaultSize, Content: u.Content}
+		if pu.Content == "" {
+			pu.Content = plan.ContentSame
+		}
+		switch {
+		case u.At != nil:
+			pu.At = u.At.D()
+		case u.AfterPrevious != nil:
+			pu.At, pu.AfterPrevious = u.AfterPrevious.D(), true
+		}
+		if u.Size != nil {
+			pu.Size = *u.Size
+		}
+		if pu.Content != plan.ContentSame && pu.Content != plan.ContentUnique {
+			pu.Size = len(pu.Content)
+		}
+		pg.Uploads = append(pg.Uploads, pu)
+	}
+	return pg
 }

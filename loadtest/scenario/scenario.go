@@ -1,7 +1,8 @@
 package scenario
 
 import (
-	"time"
+	"github.com/uploadonce/uploadonce/loadtest/expect"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
 // Scenario is a decoded scenario file. Field comments give the YAML name;
@@ -19,16 +20,16 @@ type Scenario struct {
 	TokenTTL          Duration `yaml:"token_ttl"`
 	KeepRejected      bool     `yaml:"keep_rejected"`
 	// Strategy and Strategies are exclusive; neither means DefaultStrategy.
-	Strategy    string   `yaml:"strategy"`
-	Strategies  []string `yaml:"strategies"`
-	Events      Events   `yaml:"events"`
-	Lambda      Lambda   `yaml:"lambda"`
-	Concurrency int      `yaml:"concurrency"`
-	Rate        float64  `yaml:"rate"`
-	Timeout     Duration `yaml:"timeout"`
-	Groups      []Group  `yaml:"groups"`
-	Faults      []Fault  `yaml:"faults"`
-	Expect      Expect   `yaml:"expect"`
+	Strategy    string        `yaml:"strategy"`
+	Strategies  []string      `yaml:"strategies"`
+	Events      Events        `yaml:"events"`
+	Lambda      Lambda        `yaml:"lambda"`
+	Concurrency int           `yaml:"concurrency"`
+	Rate        float64       `yaml:"rate"`
+	Timeout     Duration      `yaml:"timeout"`
+	Groups      []Group       `yaml:"groups"`
+	Faults      []Fault       `yaml:"faults"`
+	Expect      expect.Expect `yaml:"expect"`
 
 	// file names the source in errors; pos maps field paths to where their
 	// values are written; flags maps fields set by a command-line override
@@ -38,17 +39,15 @@ type Scenario struct {
 	flags map[string]string
 }
 
-// Defaults of optional fields.
+// Defaults of optional fields: the same as every command's (package plan).
 const (
-	DefaultStrategy    = "cas"
-	DefaultClock       = "virtual"
-	DefaultMemcached   = "auto"
-	DefaultMethod      = "post"
-	DefaultConcurrency = 16
-	DefaultTimeout     = 2 * time.Minute
-	DefaultSeed        = 1
+	DefaultStrategy    = plan.DefaultStrategy
+	DefaultClock       = string(plan.ClockVirtual)
+	DefaultConcurrency = plan.DefaultConcurrency
+	DefaultTimeout     = plan.DefaultTimeout
+	DefaultSeed        = plan.DefaultSeed
 	DefaultTokens      = 1
-	DefaultSize        = 16
+	DefaultSize        = plan.DefaultBodySize
 )
 
 // Limits checked by Validate and Load.
@@ -108,64 +107,6 @@ type Fault struct {
 	At       Duration `yaml:"at"`
 	Duration Duration `yaml:"duration"`
 	Value    int64    `yaml:"value"`
-}
-
-// Expect holds the expectations of every strategy, and per strategy
-// overrides of them.
-type Expect struct {
-	Expectations `yaml:",inline"`
-	Strategies   map[string]Expectations `yaml:"strategies"`
-}
-
-// Expectations are what a run must produce. A nil comparison is not
-// checked; violations not named must be zero.
-type Expectations struct {
-	Groups     map[string]GroupExpect `yaml:"groups"`
-	Totals     Totals                 `yaml:"totals"`
-	Violations map[string]Cmp         `yaml:"violations"`
-	// Explained are URLs owed an accept that got none, by the cause the
-	// checker attributed (check.Cause*); only the causes named are checked.
-	Explained map[string]Cmp `yaml:"explained"`
-	// Reasons are final rejections by verifier reason (token-consumed,
-	// token-missing, ...); only the reasons named are checked.
-	Reasons map[string]Cmp `yaml:"reasons"`
-}
-
-// GroupExpect is checked for every token of a group.
-type GroupExpect struct {
-	// Statuses are the S3 statuses of the token's uploads, in order; 0
-	// stands for no HTTP answer.
-	Statuses []Cmp `yaml:"statuses"`
-	Accepted *Cmp  `yaml:"accepted"`
-	Rejected *Cmp  `yaml:"rejected"`
-	Events   *Cmp  `yaml:"events"`
-}
-
-// Totals are checked over the whole run.
-type Totals struct {
-	Tokens   *Cmp `yaml:"tokens"`
-	Uploads  *Cmp `yaml:"uploads"`
-	Accepted *Cmp `yaml:"accepted"`
-	Rejected *Cmp `yaml:"rejected"`
-	Events   *Cmp `yaml:"events"`
-	// FailClosed counts rejections the verifier failed closed on an
-	// infrastructure error (the invoker retries them).
-	FailClosed *Cmp `yaml:"fail_closed"`
-	// Unknown counts URLs whose outcome the client could not see.
-	Unknown *Cmp `yaml:"unknown"`
-}
-
-// Violation kinds, as the report names them.
-const (
-	DoubleAccept = "double_accept" // two distinct uploads of one token accepted
-	FalseReject  = "false_reject"  // a legitimate first upload rejected
-	LateAccept   = "late_accept"   // an upload after expiry accepted
-	WrongBytes   = "wrong_bytes"   // accepted/ holds bytes other than the winner's
-)
-
-// ViolationKinds lists the kinds in report order.
-func ViolationKinds() []string {
-	return []string{DoubleAccept, FalseReject, LateAccept, WrongBytes}
 }
 
 // File returns the name the scenario was loaded from.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uploadonce/uploadonce/loadtest/expect"
+
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -111,7 +113,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"expectation for a strategy not run", "strategy: cas\n" + minimal + "expect:\n  strategies:\n    delete: {}\n", []string{"file.yaml:7:", "expect.strategies.delete", "does not run"}},
 		{"bad comparison", minimal + "expect:\n  violations: {double_accept: \">x\"}\n", []string{"file.yaml:5:", "bad comparison"}},
 		{"comparison syntax", minimal + "expect:\n  violations: {double_accept: \">0\", wrong_bytes: \">=1\", late_accept: \"<=2\", false_reject: any}\n", nil},
-		{"if-none-match needs put", "strategy: if-none-match\n" + minimal, []string{"file.yaml:1:", "method: put"}},
+		// The same rule and words as serve --upload-method post and
+		// loadtest --method post (plan.ErrIfNoneMatchPOST).
+		{"if-none-match refuses post", "strategy: if-none-match\nmethod: post\n" + minimal, []string{"file.yaml:2:", "method: " + plan.ErrIfNoneMatchPOST.Error()}},
+		{"if-none-match defaults to put", "strategy: if-none-match\n" + minimal, nil},
 		{"if-none-match with put", "strategy: if-none-match\nmethod: put\n" + minimal, nil},
 		{"bad memcached spec", "memcached: memcache\n" + minimal, []string{"file.yaml:1:12", "memcached", "unknown kind"}},
 		{"probability out of range", "events: {duplicates: 1.5}\n" + minimal, []string{"file.yaml:1:", "events.duplicates"}},
@@ -166,57 +171,20 @@ func TestOverrideNamesFlag(t *testing.T) {
 	}
 }
 
-func TestParseCmp(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		holds   []int
-		fails   []int
-		wantErr bool
-	}{
-		{in: "2", holds: []int{2}, fails: []int{1, 3}},
-		{in: ">0", holds: []int{1, 9}, fails: []int{0}},
-		{in: ">=1", holds: []int{1, 2}, fails: []int{0}},
-		{in: "<=2", holds: []int{0, 2}, fails: []int{3}},
-		{in: "<3", holds: []int{2}, fails: []int{3}},
-		{in: "== 4", holds: []int{4}, fails: []int{5}},
-		{in: "any", holds: []int{0, 1 << 30}},
-		{in: "-1", wantErr: true},
-		{in: "<0", wantErr: true}, // can never hold
-		{in: "=>1", wantErr: true},
-		{in: "", wantErr: true},
-	} {
-		c, err := ParseCmp(tc.in)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("ParseCmp(%q) error = %v", tc.in, err)
-			continue
-		}
-		for _, n := range tc.holds {
-			if !c.Holds(n) {
-				t.Errorf("%q should hold for %d", tc.in, n)
-			}
-		}
-		for _, n := range tc.fails {
-			if c.Holds(n) {
-				t.Errorf("%q should not hold for %d", tc.in, n)
-			}
-		}
-	}
-}
-
 func TestCheck(t *testing.T) {
 	s, err := Load("../../scenarios/storm-2x.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := Observed{Violations: map[string]int{DoubleAccept: 3}, TokenCount: 2000, UploadCount: 4000}
+	obs := expect.Observed{Violations: map[string]int{expect.DoubleAccept: 3}, TokenCount: 2000, UploadCount: 4000}
 	for i := 0; i < 2000; i++ {
-		to := TokenObserved{Key: "k", Group: "pair", Statuses: []int{204, 204}, Accepted: 1, Rejected: 1, Events: 2}
+		to := expect.TokenObserved{Key: "k", Group: "pair", Statuses: []int{204, 204}, Accepted: 1, Rejected: 1, Events: 2}
 		if i < 3 {
 			to.Accepted, to.Rejected = 2, 0
 		}
 		obs.Tokens = append(obs.Tokens, to)
 	}
-	failed := func(outs []Outcome) []string {
+	failed := func(outs []expect.Outcome) []string {
 		var f []string
 		for _, o := range outs {
 			if !o.OK {

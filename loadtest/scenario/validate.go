@@ -8,116 +8,64 @@ import (
 	"strings"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator/lambda"
+	"github.com/uploadonce/uploadonce/loadtest/expect"
+
 	"github.com/uploadonce/uploadonce/emulator/memcached"
-	"github.com/uploadonce/uploadonce/emulator/onetime"
-	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/loadtest/faults"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
 var groupName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// Validate checks every value and cross-reference. It returns nil or every
-// problem found, each an *Error naming the line the value came from
-// (errors.Join; use errors.As to get the first *Error).
+// Validate checks every value and cross-reference, section by section. It
+// returns nil or every problem found, each an *Error naming the line the
+// value came from (errors.Join; use errors.As to get the first *Error).
 func (s *Scenario) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, s.errorAt(field, format, args...))
+	v := &validation{s: s}
+	spec := s.validateStack(v.bad, &v.errs)
+	s.validateLoad(v)
+	s.validateGroups(v)
+	s.validateFaults(spec, v.bad)
+	s.validateAllExpectations(v)
+	// A backstop: the plans must pass the engine's own check.
+	if len(v.errs) == 0 {
+		for _, p := range s.Plans() {
+			if err := p.Validate(); err != nil {
+				v.errs = append(v.errs, &Error{File: s.file, Msg: "plan " + p.Name + ": " + err.Error()})
+				break
+			}
+		}
 	}
+	sortErrors(v.errs)
+	return errors.Join(v.errs...)
+}
 
-	switch s.Clock {
-	case "", "virtual", "real":
-	default:
-		bad("clock", "%q: want virtual or real", s.Clock)
-	}
-	spec := memcached.Spec{Kind: memcached.KindAuto}
-	if s.Memcached != "" {
-		var err error
-		if spec, err = memcached.ParseSpec(s.Memcached); err != nil {
-			bad("memcached", "%v", err)
-		}
-	}
-	switch s.Method {
-	case "", "post", "put":
-	default:
-		bad("method", "%q: want post or put", s.Method)
-	}
-	if s.URLExpiry < 0 {
-		bad("url_expiry", "must not be negative")
-	} else if s.URLExpiry.D() > 7*24*time.Hour {
-		bad("url_expiry", "%s: S3 allows at most 7 days (604800 s)", s.URLExpiry)
-	}
-	if s.TokenTTL < 0 {
-		bad("token_ttl", "must not be negative")
-	}
-	if m := s.MemcachedMemoryMB; m != 0 && (m < plan.MinMemcachedMemoryMB || m > plan.MaxMemcachedMemoryMB) {
-		bad("memcached_memory_mb", "%d: want %d..%d (0 or absent for memcached's default); memcached refuses -m below twice its 1 MB item size limit",
-			m, plan.MinMemcachedMemoryMB, plan.MaxMemcachedMemoryMB)
-	} else if m > 0 && spec.Kind == memcached.KindExternal {
-		bad("memcached_memory_mb", "an external memcached's memory is not uploadonce's to set")
-	}
+// validation collects a scenario's problems.
+type validation struct {
+	s    *Scenario
+	errs []error
+}
 
-	// Strategies.
-	if s.Strategy != "" && len(s.Strategies) > 0 {
-		bad("strategies", "use strategy or strategies, not both")
-	}
-	seen := map[string]bool{}
-	for i, name := range s.StrategyNames() {
-		field := "strategy"
-		if len(s.Strategies) > 0 {
-			field = fmt.Sprintf("strategies[%d]", i)
-		}
-		if _, ok := onetime.LookupStrategy(name); !ok {
-			bad(field, "unknown strategy %q: want one of %s", name, strings.Join(onetime.StrategyNames(), ", "))
-			continue
-		}
-		if seen[name] {
-			bad(field, "strategy %q is listed twice", name)
-		}
-		seen[name] = true
-		if name == onetime.IfNoneMatch && s.Method != "put" {
-			bad(field, "strategy if-none-match signs If-None-Match on a presigned PUT: set method: put")
-		}
-	}
+func (v *validation) bad(field, format string, args ...any) {
+	v.errs = append(v.errs, v.s.errorAt(field, format, args...))
+}
 
-	// Events and the invoker.
-	if _, err := s3event.ParseDelay(s.Events.Delay); err != nil {
-		bad("events.delay", "%v", err)
-	}
-	if !(s.Events.Duplicates >= 0 && s.Events.Duplicates <= 1) {
-		bad("events.duplicates", "%v: want a chance between 0 and 1", s.Events.Duplicates)
-	}
-	if s.Events.Reorder < 0 {
-		bad("events.reorder", "must not be negative")
-	}
-	if a := s.Events.MaxAge.D(); a != 0 && (a < lambda.MinMaxEventAge || a > lambda.MaxMaxEventAge) {
-		bad("events.max_age", "%s: want %s..%s, as Lambda's MaximumEventAgeInSeconds", a, lambda.MinMaxEventAge, lambda.MaxMaxEventAge)
-	}
-	if c := s.Lambda.Concurrency; c < 0 || c > MaxConcurrency {
-		bad("lambda.concurrency", "%d: want 1..%d (0 or absent for the default)", c, MaxConcurrency)
-	}
-	if r := s.Lambda.Retries; r != nil && (*r < 0 || *r > 2) {
-		bad("lambda.retries", "%d: want 0..2, as Lambda's MaximumRetryAttempts", *r)
-	}
-	if !(s.Lambda.ErrorRate >= 0 && s.Lambda.ErrorRate <= 1) {
-		bad("lambda.error_rate", "%v: want a fraction between 0 and 1", s.Lambda.ErrorRate)
-	}
-
-	// Load model.
+func (s *Scenario) validateLoad(v *validation) {
 	if s.Concurrency < 0 || s.Concurrency > MaxConcurrency {
-		bad("concurrency", "%d: want 1..%d (0 or absent for %d)", s.Concurrency, MaxConcurrency, DefaultConcurrency)
+		v.bad("concurrency", "%d: want 1..%d (0 or absent for %d)", s.Concurrency, MaxConcurrency, plan.DefaultConcurrency)
 	}
 	if !(s.Rate >= 0) || s.Rate > 1e7 {
-		bad("rate", "%v: want tokens per second, 0 (closed model) up to 10,000,000", s.Rate)
+		v.bad("rate", "%v: want tokens per second, 0 (closed model) up to 10,000,000", s.Rate)
 	}
 	if s.Timeout < 0 {
-		bad("timeout", "must not be negative")
+		v.bad("timeout", "must not be negative")
 	}
+}
 
-	// Groups and uploads.
+// validateGroups checks the groups, their uploads and the run's totals.
+func (s *Scenario) validateGroups(v *validation) {
 	if len(s.Groups) == 0 {
-		bad("groups", "a scenario needs at least one group of tokens")
+		v.bad("groups", "a scenario needs at least one group of tokens")
 	}
 	names := map[string]bool{}
 	tokens, bodyBytes, last := 0, int64(0), time.Duration(0)
@@ -125,155 +73,179 @@ func (s *Scenario) Validate() error {
 		gf := fmt.Sprintf("groups[%d]", i)
 		switch {
 		case g.Name == "":
-			bad(gf+".name", "every group needs a name (expectations refer to it)")
+			v.bad(gf+".name", "every group needs a name (expectations refer to it)")
 		case !groupName.MatchString(g.Name):
-			bad(gf+".name", "%q: use 1..64 of A-Z a-z 0-9 _ -", g.Name)
+			v.bad(gf+".name", "%q: use 1..64 of A-Z a-z 0-9 _ -", g.Name)
 		case names[g.Name]:
-			bad(gf+".name", "group %q is defined twice", g.Name)
+			v.bad(gf+".name", "group %q is defined twice", g.Name)
 		}
 		names[g.Name] = true
 		n := g.TokenCount()
 		if n < 0 {
-			bad(gf+".tokens", "%d: must not be negative", n)
+			v.bad(gf+".tokens", "%d: must not be negative", n)
 			n = 0
 		} else if n > MaxTokens {
-			bad(gf+".tokens", "%d: the bound is %d", n, MaxTokens)
+			v.bad(gf+".tokens", "%d: the bound is %d", n, MaxTokens)
 			n = MaxTokens
 		}
 		tokens += n
 		if len(g.Uploads) > MaxUploadsPerToken {
-			bad(gf+".uploads", "%d uploads per token: the bound is %d", len(g.Uploads), MaxUploadsPerToken)
+			v.bad(gf+".uploads", "%d uploads per token: the bound is %d", len(g.Uploads), MaxUploadsPerToken)
 		}
-		offset := time.Duration(0)
-		for j, u := range g.Uploads {
-			uf := fmt.Sprintf("%s.uploads[%d]", gf, j)
-			switch {
-			case u.At != nil && u.AfterPrevious != nil:
-				bad(uf+".after_previous", "use at or after_previous, not both")
-			case u.At != nil && *u.At < 0:
-				bad(uf+".at", "%s: offsets must not be negative", *u.At)
-			case u.AfterPrevious != nil && *u.AfterPrevious < 0:
-				bad(uf+".after_previous", "%s: offsets must not be negative", *u.AfterPrevious)
-			case u.At != nil:
-				offset = u.At.D()
-			case u.AfterPrevious != nil:
-				offset += u.AfterPrevious.D()
-			}
-			last = max(last, offset)
-			switch u.Method {
-			case "", "post", "put":
-			default:
-				bad(uf+".method", "%q: want post or put", u.Method)
-			}
-			size := int64(DefaultSize)
-			if u.Size != nil {
-				size = int64(*u.Size)
-				if size < 0 || size > MaxBodyBytes {
-					bad(uf+".size", "%d: want 0..%d bytes (64 MiB)", size, MaxBodyBytes)
-					size = 0
-				}
-			}
-			if u.Content != "" && u.Content != plan.ContentSame && u.Content != plan.ContentUnique {
-				if u.Size != nil {
-					bad(uf+".size", "a literal content sets the body; leave size out")
-				}
-				if len(u.Content) > MaxBodyBytes {
-					bad(uf+".content", "literal content longer than 64 MiB")
-				}
-				size = int64(len(u.Content))
-			}
-			bodyBytes += size * int64(n)
-		}
+		bytes, lastOffset := validateUploads(v, gf, g.Uploads)
+		bodyBytes += bytes * int64(n)
+		last = max(last, lastOffset)
 	}
 	if len(s.Groups) > 0 && tokens == 0 {
-		bad("groups", "the scenario issues no tokens")
+		v.bad("groups", "the scenario issues no tokens")
 	}
 	if tokens > MaxTokens {
-		bad("groups", "%d tokens in all: the bound is %d", tokens, MaxTokens)
+		v.bad("groups", "%d tokens in all: the bound is %d", tokens, MaxTokens)
 	}
 	if bodyBytes > MaxTotalBodyBytes {
-		bad("groups", "%d bytes of upload bodies in all: the bound is %d (2 GiB)", bodyBytes, int64(MaxTotalBodyBytes))
+		v.bad("groups", "%d bytes of upload bodies in all: the bound is %d (2 GiB)", bodyBytes, int64(MaxTotalBodyBytes))
 	}
 	if s.Clock == "real" && s.timeout() <= last {
-		bad("timeout", "%s is not longer than the last upload offset %s on the real clock", s.timeout(), last)
+		v.bad("timeout", "%s is not longer than the last upload offset %s on the real clock", s.timeout(), last)
 	}
+}
 
-	// Faults.
-	for i, f := range s.Faults {
-		ff := fmt.Sprintf("faults[%d]", i)
-		switch f.Kind {
-		case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush:
-		case plan.FaultMemcachedEvict:
-			if f.Value <= 0 {
-				bad(ff+".value", "evict needs value: the memory limit in bytes (> 0)")
-			}
-			if spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer {
-				bad(ff+".kind", "memcached-evict sets the memory limit at run time, which only the embedded server can; "+
-					"for %s use memcached_memory_mb (memcached -m) and enough tokens to fill it", spec.Kind)
-			}
-		case plan.FaultMemcachedConnLimit:
-			if f.Value <= 0 {
-				bad(ff+".value", "conn-limit needs value: the most connections allowed (> 0)")
-			}
-			if spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer {
-				bad(ff+".kind", "memcached-conn-limit needs the embedded server: memcached's -c cannot change at run time")
-			}
-		case plan.FaultMemcachedLatency, plan.FaultMemcachedPause:
-			if f.Duration <= 0 {
-				bad(ff+".duration", "%s needs a positive duration", f.Kind)
-			}
-			if f.Kind == plan.FaultMemcachedLatency && (spec.Kind == memcached.KindProcess || spec.Kind == memcached.KindContainer) {
-				bad(ff+".kind", "memcached-latency needs the embedded server; stall a %s with memcached-pause", spec.Kind)
-			}
-		case "":
-			bad(ff+".kind", "every fault needs a kind")
+// validateUploads checks one group's uploads; it returns the body bytes
+// of one token and the last upload's offset.
+func validateUploads(v *validation, gf string, uploads []Upload) (bodyBytes int64, last time.Duration) {
+	offset := time.Duration(0)
+	for j, u := range uploads {
+		uf := fmt.Sprintf("%s.uploads[%d]", gf, j)
+		switch {
+		case u.At != nil && u.AfterPrevious != nil:
+			v.bad(uf+".after_previous", "use at or after_previous, not both")
+		case u.At != nil && *u.At < 0:
+			v.bad(uf+".at", "%s: offsets must not be negative", *u.At)
+		case u.AfterPrevious != nil && *u.AfterPrevious < 0:
+			v.bad(uf+".after_previous", "%s: offsets must not be negative", *u.AfterPrevious)
+		case u.At != nil:
+			offset = u.At.D()
+		case u.AfterPrevious != nil:
+			offset += u.AfterPrevious.D()
+		}
+		last = max(last, offset)
+		switch u.Method {
+		case "", "post", "put":
 		default:
-			bad(ff+".kind", "unknown fault %q: want %s", f.Kind, strings.Join(faultKinds, ", "))
+			v.bad(uf+".method", "%q: want post or put", u.Method)
 		}
-		if f.At < 0 {
-			bad(ff+".at", "must not be negative")
+		size := int64(DefaultSize)
+		if u.Size != nil {
+			size = int64(*u.Size)
+			if size < 0 || size > MaxBodyBytes {
+				v.bad(uf+".size", "%d: want 0..%d bytes (64 MiB)", size, MaxBodyBytes)
+				size = 0
+			}
 		}
-		if f.Duration < 0 {
-			bad(ff+".duration", "must not be negative")
+		if u.Content != "" && u.Content != plan.ContentSame && u.Content != plan.ContentUnique {
+			if u.Size != nil {
+				v.bad(uf+".size", "a literal content sets the body; leave size out")
+			}
+			if len(u.Content) > MaxBodyBytes {
+				v.bad(uf+".content", "literal content longer than 64 MiB")
+			}
+			size = int64(len(u.Content))
 		}
-		if f.Value < 0 {
-			bad(ff+".value", "must not be negative")
-		}
-		if spec.Kind == memcached.KindExternal {
-			bad(ff+".kind", "faults are injected only into a memcached uploadonce runs, not an external one")
-		}
+		bodyBytes += size
 	}
+	return bodyBytes, last
+}
 
-	// Expectations.
+// validateAllExpectations checks the common expectations and each
+// strategy's overrides.
+func (s *Scenario) validateAllExpectations(v *validation) {
 	groupUploads := map[string]int{}
 	for _, g := range s.Groups {
 		groupUploads[g.Name] = len(g.Uploads)
 	}
-	s.validateExpectations("expect", s.Expect.Expectations, groupUploads, &errs)
+	s.validateExpectations("expect", s.Expect.Expectations, groupUploads, &v.errs)
 	for name, e := range s.Expect.Strategies {
 		f := "expect.strategies." + name
 		if !slices.Contains(s.StrategyNames(), name) {
-			errs = append(errs, s.errorAt(f, "expectations for strategy %q, which the scenario does not run (it runs %s)", name, strings.Join(s.StrategyNames(), ", ")))
+			v.bad(f, "expectations for strategy %q, which the scenario does not run (it runs %s)", name, strings.Join(s.StrategyNames(), ", "))
 		}
-		s.validateExpectations(f, e, groupUploads, &errs)
+		s.validateExpectations(f, e, groupUploads, &v.errs)
 	}
+}
 
-	// A backstop: the plans must pass the engine's own check.
-	if len(errs) == 0 {
-		for _, p := range s.Plans() {
-			if err := p.Validate(); err != nil {
-				errs = append(errs, &Error{File: s.file, Msg: "plan " + p.Name + ": " + err.Error()})
-				break
+// validateStack checks the stack of every strategy the file runs, with
+// the rules of plan.Stack.Validate, and returns the memcached spec.
+func (s *Scenario) validateStack(bad func(field, format string, args ...any), errs *[]error) memcached.Spec {
+	if s.Strategy != "" && len(s.Strategies) > 0 {
+		bad("strategies", "use strategy or strategies, not both")
+	}
+	seen := map[string]bool{}
+	reported := map[string]bool{}
+	spec := memcached.Spec{Kind: memcached.KindAuto}
+	for i, name := range s.StrategyNames() {
+		field := "strategy"
+		if len(s.Strategies) > 0 {
+			field = fmt.Sprintf("strategies[%d]", i)
+		}
+		if seen[name] {
+			bad(field, "strategy %q is listed twice", name)
+		}
+		seen[name] = true
+		st, perr := s.stack(name)
+		spec = st.Memcached
+		for _, err := range plan.Errors(errors.Join(perr, st.Validate())) {
+			var fe *plan.FieldError
+			if !errors.As(err, &fe) {
+				*errs = append(*errs, s.errorAt("", "%v", err))
+				continue
+			}
+			f := fe.Field
+			if f == "strategy" {
+				f = field
+			}
+			if key := f + "\x00" + fe.Err.Error(); !reported[key] {
+				reported[key] = true
+				*errs = append(*errs, s.errorAt(f, "%v", fe.Err))
 			}
 		}
 	}
-	sortErrors(errs)
-	return errors.Join(errs...)
+	return spec
 }
 
-var faultKinds = plan.FaultKinds()
+// validateFaults checks each fault's values and, when the file names its
+// memcached, whether that provider can take it.
+func (s *Scenario) validateFaults(spec memcached.Spec, bad func(field, format string, args ...any)) {
+	for i, f := range s.Faults {
+		ff := fmt.Sprintf("faults[%d]", i)
+		if f.Kind == "" {
+			bad(ff+".kind", "every fault needs a kind")
+			continue
+		}
+		pf := plan.Fault{Kind: f.Kind, At: f.At.D(), Duration: f.Duration.D(), Value: f.Value}
+		if err := pf.Validate(); err != nil {
+			bad(ff+"."+faultField(pf), "%v", err)
+			continue
+		}
+		if err := faults.Supports(f.Kind, spec.Kind); err != nil {
+			bad(ff+".kind", "%v", err)
+		}
+	}
+}
 
-func (s *Scenario) validateExpectations(field string, e Expectations, groupUploads map[string]int, errs *[]error) {
+// faultField names the field a fault's validation error is about.
+func faultField(f plan.Fault) string {
+	switch {
+	case !slices.Contains(plan.FaultKinds(), f.Kind):
+		return "kind"
+	case f.At < 0:
+		return "at"
+	case f.Kind == plan.FaultMemcachedEvict || f.Kind == plan.FaultMemcachedConnLimit:
+		return "value"
+	}
+	return "duration"
+}
+
+func (s *Scenario) validateExpectations(field string, e expect.Expectations, groupUploads map[string]int, errs *[]error) {
 	for name, ge := range e.Groups {
 		gf := field + ".groups." + name
 		n, ok := groupUploads[name]
@@ -286,18 +258,18 @@ func (s *Scenario) validateExpectations(field string, e Expectations, groupUploa
 		}
 	}
 	for kind := range e.Violations {
-		if !slices.Contains(ViolationKinds(), kind) {
-			*errs = append(*errs, s.errorAt(field+".violations."+kind, "unknown violation %q: want %s", kind, strings.Join(ViolationKinds(), ", ")))
+		if !slices.Contains(expect.ViolationKinds(), kind) {
+			*errs = append(*errs, s.errorAt(field+".violations."+kind, "unknown violation %q: want %s", kind, strings.Join(expect.ViolationKinds(), ", ")))
 		}
 	}
 	for cause := range e.Explained {
-		if !knownCause(cause) {
-			*errs = append(*errs, s.errorAt(field+".explained."+cause, "unknown cause %q: want %s", cause, strings.Join(ExplainedCauses(), ", ")))
+		if !expect.KnownCause(cause) {
+			*errs = append(*errs, s.errorAt(field+".explained."+cause, "unknown cause %q: want %s", cause, strings.Join(expect.ExplainedCauses(), ", ")))
 		}
 	}
 	for reason := range e.Reasons {
-		if !slices.Contains(rejectReasons(), reason) {
-			*errs = append(*errs, s.errorAt(field+".reasons."+reason, "unknown reason %q: want %s", reason, strings.Join(rejectReasons(), ", ")))
+		if !slices.Contains(expect.RejectReasons(), reason) {
+			*errs = append(*errs, s.errorAt(field+".reasons."+reason, "unknown reason %q: want %s", reason, strings.Join(expect.RejectReasons(), ", ")))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package memcached_test
+package embedded_test
 
 import (
 	"io"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
 )
 
 // FuzzEmbeddedProtocol feeds arbitrary bytes to one connection of the
@@ -33,10 +33,10 @@ func FuzzEmbeddedProtocol(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	// Small limits make the size and eviction paths reachable.
-	e := memcached.NewEmbedded(
-		memcached.WithEmbeddedLogger(zerolog.New(zerolog.NewTestWriter(f)).Level(zerolog.ErrorLevel)),
-		memcached.WithEmbeddedMaxItemSize(4096),
-		memcached.WithEmbeddedMaxBytes(16<<10),
+	e := embedded.New(
+		embedded.WithLogger(zerolog.New(zerolog.NewTestWriter(f)).Level(zerolog.ErrorLevel)),
+		embedded.WithMaxItemSize(4096),
+		embedded.WithMaxBytes(16<<10),
 	)
 	f.Cleanup(func() { _ = e.Close() })
 	if err := e.Start(f.Context()); err != nil {
@@ -62,7 +62,7 @@ func FuzzEmbeddedProtocol(f *testing.F) {
 		if n := e.Stats().InternalErrors; n != 0 {
 			t.Fatalf("InternalErrors = %d after input %q", n, in)
 		}
-		if v, err := memcached.Probe(t.Context(), e.Addr()); err != nil || v != memcached.EmbeddedVersion {
+		if v, err := probe(t, e.Addr()); err != nil || v != embedded.Version {
 			t.Fatalf("version after input %q: %q, %v", in, v, err)
 		}
 	})

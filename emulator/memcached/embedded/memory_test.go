@@ -1,4 +1,4 @@
-package memcached_test
+package embedded_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/embedded"
 )
 
 // tokenKey is shaped like onetime.NewKey's keys: prefix +
@@ -57,9 +57,9 @@ func TestEmbeddedMemoryPerUsedToken(t *testing.T) {
 		maxBytes = 1200 // per token
 	)
 	clk := &virtualClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} // nothing expires meanwhile
-	e := startEmbedded(t, memcached.WithEmbeddedClock(clk), memcached.WithEmbeddedMaxBytes(0))
+	e := startEmbedded(t, embedded.WithClock(clk), embedded.WithMaxBytes(0))
 	r := dialRaw(t, e.Addr())
-	r.expect("version\r\n", "VERSION "+memcached.EmbeddedVersion) // the session's buffers exist now
+	r.expect("version\r\n", "VERSION "+embedded.Version) // the session's buffers exist now
 
 	before := heapAlloc()
 	var valueBytes int
@@ -118,7 +118,7 @@ func TestEmbeddedMemoryPerUsedToken(t *testing.T) {
 // and that live items are never reclaimed.
 func TestEmbeddedReclaimsExpiredOnStore(t *testing.T) {
 	clk := &virtualClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	e := startEmbedded(t, memcached.WithEmbeddedClock(clk))
+	e := startEmbedded(t, embedded.WithClock(clk))
 	r := dialRaw(t, e.Addr())
 	size := func(key, value string) int64 { return int64(len(key) + len(value) + 56) }
 

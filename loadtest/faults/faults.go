@@ -1,0 +1,203 @@
+// Package faults injects a plan's faults into the memcached a run started.
+// A fault kind is switched on once, in New, into a Failpoint; which kind
+// works on which provider is one table, Supports, that validation (before
+// anything starts) and injection (once the provider is known) both use.
+package faults
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/loadtest/plan"
+)
+
+// Memcached is what a fault acts on: a memcached uploadonce started.
+type Memcached interface {
+	Kind() string
+	Restart(ctx context.Context) error
+	Flush(ctx context.Context) error
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+	// Knobs returns the embedded server's run-time settings, or nil for a
+	// real memcached.
+	Knobs() Knobs
+}
+
+// Knobs are the embedded server's run-time settings.
+type Knobs interface {
+	SetMaxBytes(n int64)
+	SetLatency(d time.Duration)
+	SetMaxConns(n int)
+}
+
+// Failpoint is one fault of a plan, ready to inject.
+type Failpoint interface {
+	// Inject applies the fault and says what it did.
+	Inject(ctx context.Context, mc Memcached) (effect string, err error)
+}
+
+// Ender is a Failpoint with an end: a pause resumes, a limit lifts.
+type Ender interface {
+	End(ctx context.Context, mc Memcached) (effect string, err error)
+}
+
+// ErrUnsupported is returned for a fault the provider cannot take.
+var ErrUnsupported = fmt.Errorf("fault not supported by this stack")
+
+// capability is one row of the table: the providers a kind works on, and
+// why the others cannot take it.
+type capability struct {
+	providers []string
+	why       string // %s is the provider that cannot
+}
+
+var (
+	started  = []string{memcached.KindEmbedded, memcached.KindProcess, memcached.KindContainer}
+	embedded = []string{memcached.KindEmbedded}
+)
+
+// capabilities is the table: every kind, the providers it works on.
+var capabilities = map[string]capability{
+	plan.FaultMemcachedRestart: {started, ""},
+	plan.FaultMemcachedFlush:   {started, ""},
+	plan.FaultMemcachedPause:   {started, ""},
+	plan.FaultMemcachedLatency: {embedded, "needs the embedded memcached provider (a real memcached has no latency knob; " +
+		"use memcached-pause to stall it); this run uses %s"},
+	plan.FaultMemcachedEvict: {embedded, "changes the memory limit at run time, which only the embedded provider can; " +
+		"for %s start it small instead (memcached_memory_mb in a scenario, --memcached-memory-mb for loadtest)"},
+	plan.FaultMemcachedConnLimit: {embedded, "needs the embedded memcached provider (memcached's -c cannot change at run time); " +
+		"this run uses %s"},
+}
+
+// Supports reports whether provider (a memcached kind) can take a fault of
+// kind, and why not. "auto" is decided when the provider starts: nil.
+func Supports(kind, provider string) error {
+	c, ok := capabilities[kind]
+	switch {
+	case !ok:
+		return fmt.Errorf("unknown fault %q: %w", kind, ErrUnsupported)
+	case provider == memcached.KindAuto || provider == "":
+		return nil
+	case provider == memcached.KindExternal:
+		return fmt.Errorf("%s: faults are injected only into a memcached uploadonce starts, not an external one: %w", kind, ErrUnsupported)
+	case !slices.Contains(c.providers, provider):
+		return fmt.Errorf("%s "+c.why+": %w", kind, provider, ErrUnsupported)
+	}
+	return nil
+}
+
+// New returns the Failpoint of f; f must be valid (plan.Fault.Validate).
+func New(f plan.Fault) Failpoint {
+	switch f.Kind {
+	case plan.FaultMemcachedRestart:
+		return restart{}
+	case plan.FaultMemcachedFlush:
+		return flush{}
+	case plan.FaultMemcachedEvict:
+		return evict{bytes: f.Value}
+	case plan.FaultMemcachedLatency:
+		return latency{d: f.Duration}
+	case plan.FaultMemcachedPause:
+		return pause{d: f.Duration}
+	case plan.FaultMemcachedConnLimit:
+		return connLimit{n: int(f.Value), d: f.Duration}
+	}
+	return unknown{f.Kind}
+}
+
+type restart struct{}
+
+func (restart) Inject(ctx context.Context, mc Memcached) (string, error) {
+	return mc.Kind() + " restarted: every token is lost", mc.Restart(ctx)
+}
+
+type flush struct{}
+
+func (flush) Inject(ctx context.Context, mc Memcached) (string, error) {
+	return "flush_all: every token is lost", mc.Flush(ctx)
+}
+
+type evict struct{ bytes int64 }
+
+func (e evict) Inject(_ context.Context, mc Memcached) (string, error) {
+	k := mc.Knobs()
+	if k == nil {
+		return "", Supports(plan.FaultMemcachedEvict, mc.Kind())
+	}
+	k.SetMaxBytes(e.bytes)
+	return fmt.Sprintf("memory limit %d bytes from now on: least recently used tokens are evicted", e.bytes), nil
+}
+
+type latency struct{ d time.Duration }
+
+func (l latency) Inject(_ context.Context, mc Memcached) (string, error) {
+	k := mc.Knobs()
+	if k == nil {
+		return "", Supports(plan.FaultMemcachedLatency, mc.Kind())
+	}
+	k.SetLatency(l.d)
+	return "every reply delayed by " + l.d.String() + " until the end of the run", nil
+}
+
+type pause struct{ d time.Duration }
+
+func (p pause) Inject(ctx context.Context, mc Memcached) (string, error) {
+	return fmt.Sprintf("%s paused for %s: commands wait, clients time out after %s", mc.Kind(), p.d, memcached.DefaultClientTimeout),
+		mc.Pause(ctx)
+}
+
+func (p pause) End(ctx context.Context, mc Memcached) (string, error) {
+	return plan.FaultMemcachedPause + " ended: memcached answers again", mc.Resume(ctx)
+}
+
+type connLimit struct {
+	n int
+	d time.Duration
+}
+
+func (c connLimit) Inject(_ context.Context, mc Memcached) (string, error) {
+	k := mc.Knobs()
+	if k == nil {
+		return "", Supports(plan.FaultMemcachedConnLimit, mc.Kind())
+	}
+	k.SetMaxConns(c.n)
+	effect := fmt.Sprintf("connections beyond %d refused", c.n)
+	if c.d > 0 {
+		effect += " for " + c.d.String()
+	}
+	return effect, nil
+}
+
+func (c connLimit) End(_ context.Context, mc Memcached) (string, error) {
+	if k := mc.Knobs(); k != nil {
+		k.SetMaxConns(0)
+	}
+	return plan.FaultMemcachedConnLimit + " ended: connections unlimited again", nil
+}
+
+type unknown struct{ kind string }
+
+func (u unknown) Inject(context.Context, Memcached) (string, error) {
+	return "", fmt.Errorf("unknown fault %q: %w", u.kind, ErrUnsupported)
+}
+
+var (
+	_ Ender = pause{}
+	_ Ender = connLimit{}
+)
+
+// Server adapts a *memcached.Server to Memcached.
+type Server struct{ *memcached.Server }
+
+// Knobs implements Memcached.
+func (s Server) Knobs() Knobs {
+	if e := s.Embedded(); e != nil {
+		return e
+	}
+	return nil
+}
+
+var _ Memcached = Server{}
