@@ -10,10 +10,12 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +32,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
@@ -79,6 +82,17 @@ type Config struct {
 	// they run, as a crashed or timed-out Lambda would, so that retries can
 	// be exercised. The choice is seeded by Delivery.Seed.
 	FunctionErrorRate float64
+
+	// VerifyFunction and IssueFunction, when set, are command lines (split
+	// by runtimeapi.Split) run as Lambda functions over the Runtime API in
+	// place of the in-process verifier and issuer (DESIGN §4, "Functions").
+	VerifyFunction string
+	IssueFunction  string
+	// FunctionEnv adds or overrides the functions' variables, K=V each.
+	FunctionEnv []string
+	// FunctionTimeout is the functions' timeout; runtimeapi.DefaultTimeout
+	// when zero.
+	FunctionTimeout time.Duration
 }
 
 // MemcachedInfo describes the memcached behind Cache, for health and reports.
@@ -97,7 +111,8 @@ type Emulator struct {
 	Verifier *onetime.Verifier
 	Queue    *s3event.Queue
 	Invoker  *lambda.Invoker
-	api      *issueapi.Handler
+	api      http.Handler
+	fns      *functions
 	builder  *s3event.Builder
 	metrics  *metrics
 	registry *prometheus.Registry
@@ -154,6 +169,12 @@ func New(cfg Config) (*Emulator, error) {
 	e.Verifier = &onetime.Verifier{Strategy: strategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
 		KeepRejected: cfg.KeepRejected, Record: e.onDecisionRecorded}
 	handler := lambda.Handler(e.Verifier.Handle)
+	if e.fns, err = e.startFunctions(); err != nil {
+		return nil, err
+	}
+	if e.fns != nil && e.fns.verify != nil {
+		handler = e.fns.verifyHandler()
+	}
 	if cfg.FunctionErrorRate > 0 {
 		handler = failSome(handler, cfg.FunctionErrorRate, cfg.Delivery.Seed)
 	}
@@ -161,8 +182,12 @@ func New(cfg Config) (*Emulator, error) {
 		lambda.WithObserver(e.onInvocation))
 	e.Queue = s3event.NewQueue(cfg.Clock, e.deliver, cfg.Delivery, cfg.Logger.With().Str("component", "events").Logger(),
 		s3event.WithObserver(e.inflight))
-	e.api = issueapi.New(e.Issuer, cfg.Stage, cfg.APIKey, cfg.Logger.With().Str("component", "api").Logger())
-	e.api.OnIssue = e.onIssue
+	api := issueapi.New(e.Issuer, cfg.Stage, cfg.APIKey, cfg.Logger.With().Str("component", "api").Logger())
+	api.OnIssue = e.onIssue
+	e.api = api
+	if e.fns != nil && e.fns.issue != nil {
+		e.api = e.fns.issueHandler()
+	}
 	return e, nil
 }
 
@@ -215,6 +240,14 @@ func (c *Config) fill() error {
 	if c.Bucket == "metrics" {
 		return errors.New(`bucket "metrics" would hide the /metrics endpoint`)
 	}
+	if c.VerifyFunction != "" || c.IssueFunction != "" {
+		if c.FunctionTimeout < 0 {
+			return errors.New("function timeout must not be negative")
+		}
+		// The invoker's own deadline must not cut a function short: it
+		// covers the function's init and its timeout.
+		c.Lambda.Timeout = max(c.Lambda.Timeout, cmp.Or(c.FunctionTimeout, runtimeapi.DefaultTimeout)+runtimeapi.InitTimeout+time.Second)
+	}
 	if c.FunctionErrorRate < 0 || c.FunctionErrorRate > 1 {
 		return errors.New("function error rate must be between 0 and 1")
 	}
@@ -239,6 +272,10 @@ func (e *Emulator) Clock() clock.Clock { return e.clock }
 // of its key is false until those deliveries end: the guarantee WaitKeys
 // callers rely on.
 func (e *Emulator) onWrite(w s3event.Write) {
+	if e.fns != nil && e.fns.verify != nil && w.Bucket == e.cfg.Bucket && w.EventName == s3event.ObjectCreatedCopy &&
+		strings.HasPrefix(w.Key, onetime.AcceptedPrefix) {
+		e.fns.copied(w)
+	}
 	if w.Bucket != e.cfg.Bucket || !s3event.IsCreated(w.EventName) || !strings.HasPrefix(w.Key, onetime.DefaultPrefix) {
 		return
 	}
@@ -416,8 +453,10 @@ func (e *Emulator) WaitKeys(ctx context.Context, keys []string) error {
 	}
 }
 
-// Close stops the invoker; pending events are abandoned.
+// Close kills the function processes and stops the invoker; pending
+// events are abandoned.
 func (e *Emulator) Close() {
+	e.fns.close()
 	e.Invoker.Close()
 }
 
