@@ -48,6 +48,19 @@ type Stack struct {
 	// LambdaErrorRate makes that fraction of verifier invocations fail
 	// before running (a function error), to exercise retries. 0..1.
 	LambdaErrorRate float64
+
+	// Functions, when set, replace the in-process verifier and issuer
+	// with function processes run over the Lambda Runtime API.
+	Functions Functions
+}
+
+// Functions are the --verify-function, --issue-function, --function-env
+// and --function-timeout settings (DESIGN §4, "Functions"); emulator.New
+// checks them. Only serve has the flags so far.
+type Functions struct {
+	Verify, Issue string        // command lines, split like a shell's
+	Env           []string      // K=V each, added to the functions' environment
+	Timeout       time.Duration // 0: runtimeapi.DefaultTimeout
 }
 
 // ClockKind names the run's clock.
