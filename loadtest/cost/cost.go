@@ -196,7 +196,7 @@ type Estimate struct {
 	// PerMillionURLs is the same cost per million URLs issued: what a team
 	// prices, since duplicate and late attempts ride on one URL.
 	PerMillionURLs PerMillion
-	Applied    Applied
+	Applied        Applied
 	// LambdaGBSeconds is the modelled compute of one invocation.
 	LambdaGBSeconds float64
 	// BreakEven is the monthly volume above which memcached costs less than
