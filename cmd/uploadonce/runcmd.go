@@ -95,12 +95,12 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var f runFlags
 	f.register(fs)
-	files, err := parseInterspersed(fs, args)
+	files, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return err
 	}
 	if len(files) == 0 {
 		fs.Usage()
@@ -161,8 +161,10 @@ func (o runOutput) runOne(ctx context.Context, r scenarioRun) (ok bool, err erro
 	start := time.Now()
 	obs, rep, res, err := runPlan(ctx, r.plan, o.log.With().Str("scenario", r.s.Name).Str("strategy", r.strategy).Logger(), o.stderr)
 	if err != nil {
-		fmt.Fprintf(o.stdout, "--- FAIL %s [%s]: the run failed: %v\n", r.s.Name, r.strategy, err)
-		return false, nil
+		// The stack could not run (a memcached that does not start, a
+		// port in use): the environment's fault, not the scenario's.
+		fmt.Fprintf(o.stdout, "--- ERROR %s [%s]: the run could not start: %v\n", r.s.Name, r.strategy, err)
+		return false, fmt.Errorf("%s [%s]: %w", r.s.Name, r.strategy, err)
 	}
 	outcomes := r.s.Check(r.strategy, obs)
 	bad := 0
@@ -251,9 +253,14 @@ func reportTarget(path string, runs int) (file, dir string, err error) {
 	}
 	st, statErr := os.Stat(path)
 	isDir := statErr == nil && st.IsDir()
-	if isDir || strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) || runs > 1 {
+	slash := strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator))
+	if isDir || slash || runs > 1 {
 		if statErr == nil && !isDir {
 			return "", "", usagef("--report-json %s: %d runs need a directory, and this is a file", path, runs)
+		}
+		if !isDir && !slash && filepath.Ext(path) == ".json" {
+			return "", "", usagef("--report-json %s: %d runs write a report each, so this names a directory; "+
+				"give one that exists, or end it with /", path, runs)
 		}
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return "", "", usagef("--report-json %s: %v", path, err)
