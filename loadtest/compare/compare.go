@@ -196,7 +196,7 @@ func NewRow(r *report.Report) Row {
 	v := r.Violations
 	e2e := r.LatencyMS[metrics.PhaseEndToEnd]
 	row := Row{Strategy: r.Strategy, OK: r.OK, Expected: r.Strategy == Expected, Partial: r.Partial,
-		Violations: v.Failing(), LostURLs: v.LostURLs, LivenessOwed: v.LivenessOwed,
+		Violations: v.Failing(r.LivenessOwed), LostURLs: v.LostURLs, LivenessOwed: r.LivenessOwed,
 		UploadsPerS: r.Throughput.UploadsPerS, EndToEndP50MS: e2e.P50, EndToEndP99MS: e2e.P99,
 		MemcachedPerUpload: r.OpsPerUpload.Memcached, S3PerUpload: r.OpsPerUpload.S3Requests,
 		CostUSDPerMillion: r.CostUSDPerMillion.Total, CostUSDPerMillionURLs: r.CostUSDPerMillionURLs.Total,

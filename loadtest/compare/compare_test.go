@@ -38,7 +38,7 @@ func fixedReport(t *testing.T, s string) *report.Report {
 			metrics.PhaseIssue: {P50: 0.5, P99: 2}, metrics.PhaseUpload: {P50: 1, P99: 4},
 			metrics.PhaseVerify: {P50: 0.2, P99: 1}, metrics.PhaseEndToEnd: {P50: 1.5, P99: 6},
 		}}
-	r.Violations.LivenessOwed = onetime.OwesLiveness(s)
+	r.LivenessOwed = onetime.OwesLiveness(s)
 	switch s {
 	case onetime.GetDelete:
 		r.OK, r.Violations.DoubleAccept, r.Counts.Accepted = false, 7, 107

@@ -113,7 +113,7 @@ func TestJSONFixedFields(t *testing.T) {
 		{[]string{"violations", "late_accept"}, 0.0},
 		{[]string{"violations", "wrong_bytes"}, 0.0},
 		{[]string{"violations", "lost_urls"}, 1.0},
-		{[]string{"violations", "liveness_owed"}, false},
+		{[]string{"liveness_owed"}, false},
 		{[]string{"throughput", "uploads_per_s"}, 1234.5},
 		{[]string{"latency_ms", "upload", "p50"}, 1.5},
 		{[]string{"latency_ms", "end_to_end", "p99"}, 4.0},
@@ -141,6 +141,12 @@ func TestJSONFixedFields(t *testing.T) {
 	}
 	for _, f := range []string{"plan", "statuses", "reasons"} {
 		get(f)
+	}
+	// Clients read violations as a map of counts: numbers only.
+	for k, v := range get("violations").(map[string]any) {
+		if _, ok := v.(float64); !ok {
+			t.Errorf("violations.%s = %v, not a count", k, v)
+		}
 	}
 }
 

@@ -137,7 +137,7 @@ func (r *Report) violationList() string {
 // owedLost is the lost URLs that are a violation: those of a strategy that
 // owes liveness.
 func (r *Report) owedLost() int {
-	if !r.Violations.LivenessOwed {
+	if !r.LivenessOwed {
 		return 0
 	}
 	return r.Violations.LostURLs
