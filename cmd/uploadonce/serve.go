@@ -92,8 +92,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var f serveFlags
 	f.register(fs)
-	var fn functionFlags
-	fn.register(fs)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -110,9 +108,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts, err := f.options(log)
 	if err != nil {
-		return err
-	}
-	if err := fn.apply(&opts); err != nil {
 		return err
 	}
 	if !isLoopback(f.listen) {
