@@ -323,7 +323,12 @@ func (e *Emulator) onInvocation(inv lambda.Invocation) {
 }
 
 func (e *Emulator) onIssue(g onetime.Grant, took time.Duration, err error) {
-	if err != nil {
+	e.recordIssue(took, err == nil)
+}
+
+// recordIssue counts one issue call, in process or by an issue function.
+func (e *Emulator) recordIssue(took time.Duration, ok bool) {
+	if !ok {
 		e.metrics.issueErrors.Inc()
 		return
 	}

@@ -107,17 +107,7 @@ func wholeSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / 
 func (f *functions) issueHandler() *issueapi.Proxy {
 	e := f.e
 	p := issueapi.NewProxy(f.issue.Invoke, e.cfg.Stage, e.cfg.APIKey, e.cfg.Logger.With().Str("component", "api").Logger())
-	p.OnIssue = func(status int, took time.Duration, err error) {
-		if err != nil || status != 200 {
-			e.metrics.issueErrors.Inc()
-			return
-		}
-		e.mu.Lock()
-		e.issued++
-		e.mu.Unlock()
-		e.metrics.issued.Inc()
-		e.metrics.issueSeconds.Observe(took.Seconds())
-	}
+	p.OnIssue = func(status int, took time.Duration, err error) { e.recordIssue(took, err == nil && status == 200) }
 	return p
 }
 
