@@ -20,7 +20,17 @@
 //   - auto: container, else process, else embedded.
 //
 // Every kind offers the same fault hooks on [Server]: Restart and Flush.
+// An embedded cluster also grows and shrinks (AddNode, RemoveNode),
+// publishing each change to `config get cluster`.
+//
 // [NewClient] builds a gomemcache client sized for a load's concurrency.
+// [OpenClient] builds one with a key placement of its own ([Hashing]:
+// gomemcache's modulo, the AWS ElastiCache Cluster Client's ketama,
+// pymemcache's rendezvous, each a [Selector]) and, with
+// [DiscoveryElastiCache], the node list a configuration endpoint gives,
+// refreshed every [DefaultRefreshInterval] on a clock the caller chooses.
+// testdata/placement holds key-to-node tables the client libraries
+// computed themselves, and the tests hold the selectors to them.
 //
 // The conformance suite in conformance_test.go runs one set of behaviours
 // against every kind available, so the embedded server is held to what the
