@@ -66,6 +66,11 @@ const (
 	// CauseTokenLost + memcached-restart or memcached-flush: the token was
 	// issued before the fault and claimed after it (hazard 6).
 	CauseTokenLost = "token-lost-to-" // + fault kind
+	// CauseNodeChange: the token was issued before a node was added to or
+	// removed from the cluster and claimed after it: the clients, once
+	// they rediscovered the nodes, looked for it on a node that does not
+	// hold it (or it went with the removed node).
+	CauseNodeChange = CauseTokenLost + "node-change"
 	// CauseTokenEvicted: the token was missing while memcached was under
 	// memory pressure: an injected memory limit, or evictions the server
 	// reported during the run (hazard 6).
@@ -439,9 +444,9 @@ func explain(m *history.Meta, t *history.Token) string {
 }
 
 // lostCause names the fault that dropped t's token before the miss at
-// missingAt: the latest restart or flush between the issue and the miss,
-// else an injected memory limit in force by then, else evictions the server
-// reported during the run.
+// missingAt: the latest restart, flush or node change between the issue and
+// the miss, else an injected memory limit in force by then, else evictions
+// the server reported during the run.
 func lostCause(m *history.Meta, t *history.Token, missingAt int64) string {
 	kind, evicted := "", false
 	for _, f := range m.Faults {
@@ -452,6 +457,10 @@ func lostCause(m *history.Meta, t *history.Token, missingAt int64) string {
 		case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush:
 			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
 				kind = f.Kind
+			}
+		case plan.FaultMemcachedAddNode, plan.FaultMemcachedRemoveNode:
+			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
+				kind = "node-change"
 			}
 		case plan.FaultMemcachedEvict:
 			// A standing limit: tokens issued after it are evicted too.

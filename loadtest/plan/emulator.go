@@ -32,6 +32,7 @@ func (s Stack) StartOptions(clk clock.Clock, log zerolog.Logger) emulator.StartO
 			FunctionErrorRate: s.LambdaErrorRate, Logger: log,
 		},
 	}
+	o.MemcachedHashing, o.VerifierMemcachedHashing = s.MemcachedHashing, s.VerifierMemcachedHashing
 	if s.MemcachedMemoryMB > 0 {
 		o.MemcachedOptions = append(o.MemcachedOptions, memcached.WithMemoryMB(s.MemcachedMemoryMB))
 	}

@@ -48,6 +48,17 @@ type Stack struct {
 	// LambdaErrorRate makes that fraction of verifier invocations fail
 	// before running (a function error), to exercise retries. 0..1.
 	LambdaErrorRate float64
+
+	// MemcachedHashing is the key placement of the memcached clients:
+	// modulo (gomemcache), ketama (the AWS ElastiCache Cluster Client),
+	// ketama-md5 or rendezvous (pymemcache); "" is modulo. Of a memcached
+	// with a configuration endpoint (embedded) the clients discover the
+	// nodes, as ElastiCache clients do.
+	MemcachedHashing memcached.Hashing
+	// VerifierMemcachedHashing, when set and different, is the verifier's
+	// placement, MemcachedHashing then being the issuer's: an issuer and a
+	// verifier that look for a token on different nodes.
+	VerifierMemcachedHashing memcached.Hashing
 }
 
 // ClockKind names the run's clock.
@@ -144,6 +155,7 @@ func (s Stack) Validate() error {
 	var fe fieldErrs
 	s.validateGuard(&fe)
 	s.validateMemcached(&fe)
+	s.validatePlacement(&fe)
 	s.validateDelivery(&fe)
 	s.validateLambda(&fe)
 	return errors.Join(fe...)
@@ -183,6 +195,15 @@ func (s Stack) validateMemcached(fe *fieldErrs) {
 			m, MinMemcachedMemoryMB, MaxMemcachedMemoryMB)
 	} else if m > 0 && s.Memcached.Kind == memcached.KindExternal {
 		fe.add("memcached_memory_mb", "an external memcached's memory is not uploadonce's to set")
+	}
+}
+
+func (s Stack) validatePlacement(fe *fieldErrs) {
+	if _, err := memcached.ParseHashing(string(s.MemcachedHashing)); err != nil {
+		fe.add("memcached_hashing", "%v", err)
+	}
+	if _, err := memcached.ParseHashing(string(s.VerifierMemcachedHashing)); err != nil {
+		fe.add("verifier_memcached_hashing", "%v", err)
 	}
 }
 
