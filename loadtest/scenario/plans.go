@@ -73,6 +73,18 @@ func (s *Scenario) stack(strategy string) (plan.Stack, error) {
 	}
 	st.Method = onetime.Method(s.Method)
 	st.MemcachedMemoryMB = s.MemcachedMemoryMB
+	for _, h := range []struct {
+		field, value string
+		to           *memcached.Hashing
+	}{
+		{"memcached_hashing", s.MemcachedHashing, &st.MemcachedHashing},
+		{"verifier_memcached_hashing", s.VerifierMemcachedHashing, &st.VerifierMemcachedHashing},
+	} {
+		if _, err := memcached.ParseHashing(h.value); err != nil {
+			bad(h.field, err)
+		}
+		*h.to = memcached.Hashing(h.value)
+	}
 	st.URLExpiry = orDur(s.URLExpiry.D(), st.URLExpiry)
 	st.TokenTTL = orDur(s.TokenTTL.D(), st.TokenTTL)
 	st.KeepRejected = s.KeepRejected
