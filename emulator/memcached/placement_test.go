@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -282,4 +284,51 @@ func ExampleSelector() {
 	// modulo 10.0.0.2:11211
 	// ketama 10.0.0.3:11211
 	// rendezvous 10.0.0.1:11211
+}
+
+// TestScaleOutSpread measures, over 300 runs of random loopback ports
+// and 400 random issuer keys each, how many keys a 4th node takes from 3:
+// the spread the scale-out scenarios' tolerances must cover (their nodes
+// listen on random ports, their keys are random). Seeded: the figures are
+// the same on every machine.
+func TestScaleOutSpread(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 4))
+	for _, tc := range []struct {
+		h      Hashing
+		lo, hi int // the scenario's pinned range
+	}{
+		{HashingModulo, 260, 340},
+		{HashingKetama, 55, 150},
+		{HashingRendezvous, 55, 150},
+	} {
+		var lost []int
+		for len(lost) < 300 {
+			ports := map[int]bool{}
+			var nodes []Node
+			for len(nodes) < 4 {
+				p := 32768 + rng.IntN(28232) // Linux's ephemeral ports
+				if !ports[p] {
+					ports[p] = true
+					nodes = append(nodes, Node{IP: "127.0.0.1", Port: p})
+				}
+			}
+			before, _ := NewSelector(tc.h, nodes[:3])
+			after, _ := NewSelector(tc.h, nodes)
+			n := 0
+			for range 400 {
+				k := fmt.Sprintf("uploads/UploadFilename-2026%02d%02d_%06d-%06x", 1+rng.IntN(12), 1+rng.IntN(28), rng.IntN(240000), rng.IntN(1<<24))
+				a, _ := before.Pick(k)
+				b, _ := after.Pick(k)
+				if a != b {
+					n++
+				}
+			}
+			lost = append(lost, n)
+		}
+		slices.Sort(lost)
+		t.Logf("%s: of 400 keys a 4th node takes min %d, median %d, max %d in 300 runs", tc.h, lost[0], lost[150], lost[299])
+		if lost[0] < tc.lo || lost[299] > tc.hi {
+			t.Errorf("%s: %d..%d is not inside the scenarios' %d..%d", tc.h, lost[0], lost[299], tc.lo, tc.hi)
+		}
+	}
 }
