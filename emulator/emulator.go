@@ -30,6 +30,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 
 	AccessKeyID     string
 	SecretAccessKey string
+	// SigV2 says whether the fake S3 accepts SigV2 from outside clients
+	// (the zero value) or refuses it; the issue API always presigns SigV4.
+	SigV2 s3auth.SigV2Mode
 
 	Strategy  string
 	Method    onetime.Method
@@ -135,7 +139,8 @@ func New(cfg Config) (*Emulator, error) {
 	e.metrics = newMetrics(e.registry)
 
 	e.S3 = fakes3.New(fakes3.Config{Region: cfg.Region, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
-		Clock: cfg.Clock, Logger: cfg.Logger.With().Str("component", "s3").Logger(), Notify: e.onWrite, MaxObjectBytes: cfg.MaxObjectBytes})
+		Clock: cfg.Clock, Logger: cfg.Logger.With().Str("component", "s3").Logger(), Notify: e.onWrite, MaxObjectBytes: cfg.MaxObjectBytes,
+		SigV2: cfg.SigV2})
 	if err := e.S3.CreateBucket(cfg.Bucket, cfg.Strategy == onetime.Versioning); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}

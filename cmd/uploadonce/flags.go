@@ -10,6 +10,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
@@ -128,6 +129,21 @@ func (v probabilityValue) String() string {
 func (v probabilityValue) Set(s string) error {
 	p, err := s3event.ParseProbability(s)
 	*v.p = p
+	return err
+}
+
+type sigV2Value struct{ p *s3auth.SigV2Mode }
+
+func (v sigV2Value) String() string {
+	if v.p == nil {
+		return s3auth.SigV2Accept.String()
+	}
+	return v.p.String()
+}
+
+func (v sigV2Value) Set(s string) error {
+	m, err := s3auth.ParseSigV2Mode(s)
+	*v.p = m
 	return err
 }
 

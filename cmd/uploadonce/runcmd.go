@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uploadonce/uploadonce/emulator/memcached"
+
 	"github.com/uploadonce/uploadonce/loadtest/expect"
 
 	"github.com/rs/zerolog"
@@ -37,17 +39,21 @@ Exit status: 0 when every expectation holds, 1 when one fails, 2 on bad input.
 Flags:
 `
 
-// runFlags are the flags of "uploadonce run".
+// runFlags are the flags of "uploadonce run". The stack flags override
+// every file's values; each parses into its typed value at the edge.
 type runFlags struct {
-	strategy, memcached, clock string
-	reportJSON                 string
-	logLevel, logFormat        string
+	strategy   string
+	memcached  memcached.Spec
+	clock      plan.ClockKind
+	reportJSON string
+	logLevel   string
+	logFormat  string
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.strategy, "strategy", "", "run only this strategy of each file (one of "+strings.Join(onetime.StrategyNames(), ", ")+"); a file that does not list it is bad input")
-	fs.StringVar(&f.memcached, "memcached", "", "override every file's memcached: auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
-	fs.StringVar(&f.clock, "clock", "", "override every file's clock: virtual or real (real waits offsets out)")
+	fs.Var(strategyValue{&f.strategy}, "strategy", "run only this strategy of each file (one of "+strings.Join(onetime.StrategyNames(), ", ")+"); a file that does not list it is bad input")
+	fs.Var(memcachedValue{&f.memcached}, "memcached", "override every file's memcached: auto|embedded|process|container[:N]|HOST:PORT[,HOST:PORT...]")
+	fs.Var(clockValue{&f.clock}, "clock", "override every file's clock: virtual or real (real waits offsets out)")
 	fs.StringVar(&f.reportJSON, "report-json", "", "write the JSON report: a file for a single run, else a directory that gets NAME-STRATEGY.json per run")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
@@ -100,26 +106,19 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return usagef("run needs at least one scenario file")
 	}
-	if f.strategy != "" {
-		if _, ok := onetime.LookupStrategy(f.strategy); !ok {
-			return usagef("--strategy %q: want one of %s", f.strategy, strings.Join(onetime.StrategyNames(), ", "))
-		}
-	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
-
 	// Load and validate every file before anything runs.
 	runs, err := loadRuns(files, f)
 	if err != nil {
 		return err
 	}
-	reportPath, reportDir, err := reportTarget(f.reportJSON, len(runs))
-	if err != nil {
+	out := runOutput{stdout: stdout, stderr: stderr, log: log}
+	if out.reportPath, out.reportDir, err = reportTarget(f.reportJSON, len(runs)); err != nil {
 		return err
 	}
-
 	var failed []string
 	passed := 0
 	for i, r := range runs {
@@ -129,50 +128,14 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "=== %s (%s) strategy %s\n", r.s.Name, r.s.File(), r.strategy)
-		start := time.Now()
-		out, rep, res, err := runPlan(ctx, r.plan, log.With().Str("scenario", r.s.Name).Str("strategy", r.strategy).Logger(), stderr)
+		ok, err := out.runOne(ctx, r)
 		if err != nil {
-			fmt.Fprintf(stdout, "--- FAIL %s [%s]: the run failed: %v\n", r.s.Name, r.strategy, err)
-			failed = append(failed, fmt.Sprintf("%s [%s]", r.s.Name, r.strategy))
-			continue
+			return err
 		}
-		outcomes := r.s.Check(r.strategy, out)
-		bad := 0
-		for _, o := range outcomes {
-			fmt.Fprintln(stdout, o)
-			if !o.OK {
-				bad++
-			}
-		}
-		verdict := "PASS"
-		if bad > 0 {
-			verdict = "FAIL"
-			failed = append(failed, fmt.Sprintf("%s [%s]", r.s.Name, r.strategy))
-		} else {
+		if ok {
 			passed++
-		}
-		fmt.Fprintf(stdout, "--- %s %s [%s]: %d of %d expectations hold (%.2fs)\n", verdict, r.s.Name, r.strategy,
-			len(outcomes)-bad, len(outcomes), time.Since(start).Seconds())
-		if reportPath != "" || reportDir != "" {
-			path := reportPath
-			if reportDir != "" {
-				path = filepath.Join(reportDir, r.s.Name+"-"+r.strategy+".json")
-			}
-			if bad > 0 {
-				// A failing run leaves its history beside the report, to be
-				// re-checked offline.
-				hp := loadtest.HistoryPath(path)
-				if err := res.SaveHistory(hp); err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "history: %s\n", hp)
-			}
-			rep.setScenario(r.s.File(), outcomes)
-			if err := rep.write(path); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "report: %s\n", path)
+		} else {
+			failed = append(failed, fmt.Sprintf("%s [%s]", r.s.Name, r.strategy))
 		}
 	}
 	fmt.Fprintln(stdout)
@@ -182,6 +145,61 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "PASS: %d runs of %d files\n", passed, len(files))
 	return nil
+}
+
+// runOutput is where scenario runs report.
+type runOutput struct {
+	stdout, stderr        io.Writer
+	log                   zerolog.Logger
+	reportPath, reportDir string
+}
+
+// runOne runs one scenario with one strategy, prints its expectations
+// judged, and writes its report; ok says whether every expectation held.
+func (o runOutput) runOne(ctx context.Context, r scenarioRun) (ok bool, err error) {
+	fmt.Fprintf(o.stdout, "=== %s (%s) strategy %s\n", r.s.Name, r.s.File(), r.strategy)
+	start := time.Now()
+	obs, rep, res, err := runPlan(ctx, r.plan, o.log.With().Str("scenario", r.s.Name).Str("strategy", r.strategy).Logger(), o.stderr)
+	if err != nil {
+		fmt.Fprintf(o.stdout, "--- FAIL %s [%s]: the run failed: %v\n", r.s.Name, r.strategy, err)
+		return false, nil
+	}
+	outcomes := r.s.Check(r.strategy, obs)
+	bad := 0
+	for _, oc := range outcomes {
+		fmt.Fprintln(o.stdout, oc)
+		if !oc.OK {
+			bad++
+		}
+	}
+	verdict := "PASS"
+	if bad > 0 {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(o.stdout, "--- %s %s [%s]: %d of %d expectations hold (%.2fs)\n", verdict, r.s.Name, r.strategy,
+		len(outcomes)-bad, len(outcomes), time.Since(start).Seconds())
+	if o.reportPath == "" && o.reportDir == "" {
+		return bad == 0, nil
+	}
+	path := o.reportPath
+	if o.reportDir != "" {
+		path = filepath.Join(o.reportDir, r.s.Name+"-"+r.strategy+".json")
+	}
+	if bad > 0 {
+		// A failing run leaves its history beside the report, to be
+		// re-checked offline.
+		hp := loadtest.HistoryPath(path)
+		if err := res.SaveHistory(hp); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(o.stdout, "history: %s\n", hp)
+	}
+	rep.setScenario(r.s.File(), outcomes)
+	if err := rep.write(path); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(o.stdout, "report: %s\n", path)
+	return bad == 0, nil
 }
 
 // loadRuns loads, overrides and validates every file, and expands each into
@@ -195,11 +213,11 @@ func loadRuns(files []string, f runFlags) ([]scenarioRun, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if f.memcached != "" {
-			s.OverrideMemcached(f.memcached)
+		if f.memcached.Kind != "" {
+			s.OverrideMemcached(f.memcached.String())
 		}
 		if f.clock != "" {
-			s.OverrideClock(f.clock)
+			s.OverrideClock(string(f.clock))
 		}
 		if err := s.Validate(); err != nil {
 			errs = append(errs, err)

@@ -80,10 +80,10 @@ func TestRunBadInputExits2(t *testing.T) {
 	}{
 		{"no files", []string{"run"}, "at least one scenario file"},
 		{"missing file", []string{"run", "nonexistent.yaml"}, "nonexistent.yaml"},
-		{"unknown strategy flag", []string{"run", "--strategy", "nope", good}, `--strategy "nope"`},
+		{"unknown strategy flag", []string{"run", "--strategy", "nope", good}, `invalid value "nope" for flag -strategy: unknown strategy`},
 		{"strategy the file does not run", []string{"run", "--strategy", "if-none-match", good}, "runs only get-delete, delete, cas, versioning"},
-		{"bad clock override", []string{"run", good, "--clock", "sundial"}, "clock (set by --clock)"},
-		{"bad memcached override", []string{"run", "--memcached", "memcache", good}, "memcached (set by --memcached)"},
+		{"bad clock override", []string{"run", good, "--clock", "sundial"}, `invalid value "sundial" for flag -clock`},
+		{"bad memcached override", []string{"run", "--memcached", "memcache", good}, `invalid value "memcache" for flag -memcached`},
 		{"bad log level", []string{"run", "--log-level", "loud", good}, "--log-level"},
 		{"unknown flag", []string{"run", "--colour", good}, "colour"},
 	} {

@@ -15,6 +15,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/fakes3"
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -24,6 +25,7 @@ type serveFlags struct {
 	listen, apiKey, bucket string
 	stage, region          string
 	accessKey, secretKey   string
+	sigv2                  s3auth.SigV2Mode
 	logLevel, logFormat    string
 }
 
@@ -39,6 +41,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.region, "region", fakes3.DefaultRegion, "AWS region of the fake S3")
 	fs.StringVar(&f.accessKey, "aws-access-key-id", fakes3.DefaultAccessKeyID, "the only access key id the S3 API accepts")
 	fs.StringVar(&f.secretKey, "aws-secret-access-key", fakes3.DefaultSecretAccessKey, "its secret")
+	fs.Var(sigV2Value{&f.sigv2}, "sigv2", "accept or refuse Signature Version 2 presigned POSTs and URLs (boto3's default);\n"+
+		"refuse behaves as a bucket created after June 2020")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
 }
@@ -58,6 +62,7 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	o := f.stack.StartOptions(f.stack.Clock.NewClock(), log)
 	o.Listen, o.Bucket, o.Stage, o.Region = f.listen, f.bucket, f.stage, f.region
 	o.AccessKeyID, o.SecretAccessKey, o.APIKey = f.accessKey, f.secretKey, f.apiKey
+	o.SigV2 = f.sigv2
 	if o.APIKey == "" {
 		key, err := issueapi.NewAPIKey()
 		if err != nil {
@@ -131,13 +136,14 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
   API URL        %s%s
   API key        %s
   S3 endpoint    %s  (path-style)
+  signatures     SigV4; SigV2 %s
   bucket         %s  (region %s)
   credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s
   memcached      %s
   strategy       %s  (upload method %s, URL expiry %v, token TTL %v)%s
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
-`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, cfg.Bucket, cfg.Region,
+`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
 		cfg.AccessKeyID, cfg.SecretAccessKey, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
 		clockKind, r.URL, emulator.InspectPrefix, r.URL)
 }
@@ -159,4 +165,12 @@ func noteSuffix(note string) string {
 		return ""
 	}
 	return "\n                 " + note
+}
+
+// sigV2Banner says what the S3 endpoint does with SigV2 requests.
+func sigV2Banner(m s3auth.SigV2Mode) string {
+	if m == s3auth.SigV2Refuse {
+		return "refused (--sigv2 refuse)"
+	}
+	return "accepted (--sigv2 accept)"
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// Notify receives every committed write and delete.
 	Notify         func(s3event.Write)
 	MaxObjectBytes int64
+	// SigV2 accepts (the zero value) or refuses SigV2 presigned URLs and
+	// POSTs; see s3auth.SigV2Mode.
+	SigV2 s3auth.SigV2Mode
 }
 
 // Server is the fake S3 HTTP handler.
@@ -88,7 +91,7 @@ func New(cfg Config) *Server {
 	}
 	ts := timeSource{cfg.Clock}
 	s := &Server{cfg: cfg, log: cfg.Logger,
-		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3"}}
+		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3", SigV2: cfg.SigV2}}
 	s.hooked, s.backend = wrapBackend(s3mem.New(s3mem.WithTimeSource(ts)), cfg.Notify, cfg.Clock.Now)
 	s.faker = gofakes3.New(s.backend,
 		gofakes3.WithTimeSource(ts),

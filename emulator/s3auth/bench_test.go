@@ -59,3 +59,28 @@ func BenchmarkVerifyHeader(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkVerifyPresignedV2(b *testing.B) {
+	v := testVerifier()
+	path := "/" + testBucket + "/uploads/bench%20file.txt"
+	r := httptest.NewRequest(http.MethodPut, v2URL(path, "PUT\n\n\n1800000030\n"+path, testSecret, "1800000030", ""), nil)
+	now := time.Unix(1_800_000_000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.VerifyPresigned(r, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyPostV2(b *testing.B) {
+	v := testVerifier()
+	form := &PostForm{Fields: v2PostFields("uploads/bench", time.Unix(1_800_000_060, 0))}
+	now := time.Unix(1_800_000_000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.VerifyPost(form, testBucket, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

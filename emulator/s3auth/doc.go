@@ -6,10 +6,11 @@
 // caller passes in (the emulator runs on a virtual clock, so nothing here
 // reads time.Now):
 //
-//   - [Verifier.VerifyPresigned]: SigV4 query authentication (presigned URLs).
+//   - [Verifier.VerifyPresigned]: query authentication (presigned URLs),
+//     SigV4 or SigV2.
 //   - [Verifier.VerifyHeader]: SigV4 Authorization-header authentication.
 //   - [Verifier.VerifyPost]: browser-based POST uploads (policy + signature),
-//     with [ParsePostForm] and [DecodePolicy].
+//     SigV4 or SigV2, with [ParsePostForm] and [DecodePolicy].
 //   - [PrepareBody] / [Verifier.PrepareBody]: decode aws-chunked bodies and
 //     verify payload hashes and checksums, so the fake S3 stores exact bytes.
 //
@@ -17,9 +18,16 @@
 // render it with [WriteError]. Callers tell errors apart with errors.As and the
 // Code field, never by matching message text.
 //
-// Signatures of presigned and header-signed requests are recomputed with the
-// AWS SDK for Go v2 signer rather than a hand-written canonicaliser, so the
-// emulator agrees with the SDK by construction. Known limits of that choice:
+// SigV2 is verified unless Verifier.SigV2 is [SigV2Refuse], which turns
+// every SigV2 request into S3's 400 InvalidRequest. Its StringToSign is built
+// here by hand (the SDK has no SigV2 signer) from AWS's REST authentication
+// guide; testdata/sigv2 holds that guide's examples. Header-signed SigV2 is
+// always refused.
+//
+// SigV4 signatures of presigned and header-signed requests are recomputed
+// with the AWS SDK for Go v2 signer rather than a hand-written
+// canonicaliser, so the emulator agrees with the SDK by construction. Known
+// limits of that choice:
 //
 //  1. A client that signs a header the SDK never signs (User-Agent, Expect,
 //     Transfer-Encoding, X-Amzn-Trace-Id) or signs "content-length: 0" cannot

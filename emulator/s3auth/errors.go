@@ -105,6 +105,29 @@ func ErrSignatureDoesNotMatch(accessKeyID, provided string) *Error {
 		Field{"AWSAccessKeyId", accessKeyID}, Field{"SignatureProvided", provided})
 }
 
+// ErrSignatureDoesNotMatchV2 is 403 SignatureDoesNotMatch for a SigV2
+// request or POST, with the elements S3 adds so a client can see how its
+// canonicalisation differs: the StringToSign and its bytes in hex.
+func ErrSignatureDoesNotMatchV2(accessKeyID, stringToSign, provided string) *Error {
+	e := ErrSignatureDoesNotMatch(accessKeyID, provided)
+	e.Extra = []Field{{"AWSAccessKeyId", accessKeyID}, {"StringToSign", stringToSign},
+		{"SignatureProvided", provided}, {"StringToSignBytes", spacedHex(stringToSign)}}
+	return e
+}
+
+// spacedHex writes s as S3's StringToSignBytes does: "47 45 54".
+func spacedHex(s string) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, digits[s[i]>>4], digits[s[i]&15])
+	}
+	return string(b)
+}
+
 // ErrInvalidAccessKeyID is 403 InvalidAccessKeyId.
 func ErrInvalidAccessKeyID(accessKeyID string) *Error {
 	return newError(CodeInvalidAccessKeyID, http.StatusForbidden,

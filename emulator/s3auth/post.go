@@ -90,23 +90,36 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 }
 
 // VerifyPost checks a POST upload to bucket at now as S3 does: the auth
-// fields, the credential scope, the signature over the base64 policy, the
-// policy's expiration and conditions, and that no form field is left
-// uncovered by a condition. It returns the decoded policy, whose
-// CheckLength the caller applies once the file size is known.
+// fields (SigV4, or SigV2 unless the Verifier refuses it), the signature
+// over the base64 policy, the policy's expiration and conditions, and that
+// no form field is left uncovered by a condition. It returns the decoded
+// policy, whose CheckLength the caller applies once the file size is known.
 func (v *Verifier) VerifyPost(form *PostForm, bucket string, now time.Time) (*Policy, error) {
 	if form == nil || form.Fields == nil {
 		return nil, ErrMalformedPOSTRequest("")
 	}
 	f := form.Fields
-	if _, ok := f["x-amz-signature"]; !ok {
-		if _, v2 := f["awsaccesskeyid"]; v2 {
-			return nil, errSigV2()
-		}
-		if _, ok := f["policy"]; !ok {
-			return nil, ErrAccessDenied("Anonymous access is forbidden for this operation")
-		}
+	v2 := isSigV2Post(f)
+	_, hasSig := f["x-amz-signature"]
+	_, hasPolicy := f["policy"]
+	var err error
+	switch {
+	case v2:
+		err = v.verifyPostSigV2(f)
+	case !hasSig && !hasPolicy:
+		err = ErrAccessDenied("Anonymous access is forbidden for this operation")
+	default:
+		err = v.verifyPostSigV4(f)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return checkPostPolicy(f, bucket, now, v2)
+}
+
+// verifyPostSigV4 checks a SigV4 POST's auth fields, its credential scope
+// and its signature over the base64 policy.
+func (v *Verifier) verifyPostSigV4(f map[string]string) error {
 	// The required fields, with the names S3 uses in its messages.
 	required := [...][2]string{
 		{"policy", "policy"},
@@ -117,30 +130,37 @@ func (v *Verifier) VerifyPost(form *PostForm, bucket string, now time.Time) (*Po
 	}
 	for _, af := range required {
 		if f[af[0]] == "" {
-			return nil, ErrInvalidArgument("Bucket POST must contain a field named '"+af[1]+"'.  If it is specified, please check the order of the fields.", af[1], "")
+			return ErrInvalidArgument("Bucket POST must contain a field named '"+af[1]+"'.  If it is specified, please check the order of the fields.", af[1], "")
 		}
 	}
 	if alg := f["x-amz-algorithm"]; alg != Algorithm {
-		return nil, ErrInvalidArgument(`X-Amz-Algorithm only supports "`+Algorithm+`"`, "X-Amz-Algorithm", clip(alg))
+		return ErrInvalidArgument(`X-Amz-Algorithm only supports "`+Algorithm+`"`, "X-Amz-Algorithm", clip(alg))
 	}
 	date, err := time.Parse(amzDateFormat, f["x-amz-date"])
 	if err != nil {
-		return nil, ErrInvalidArgument(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`, "X-Amz-Date", clip(f["x-amz-date"]))
+		return ErrInvalidArgument(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`, "X-Amz-Date", clip(f["x-amz-date"]))
 	}
 	cred, ok := parseCredential(f["x-amz-credential"])
 	if !ok {
-		return nil, ErrInvalidArgument("Error parsing the X-Amz-Credential parameter; "+credentialShape, "X-Amz-Credential", clip(f["x-amz-credential"]))
+		return ErrInvalidArgument("Error parsing the X-Amz-Credential parameter; "+credentialShape, "X-Amz-Credential", clip(f["x-amz-credential"]))
 	}
 	if err := v.checkScope(cred, date, func(msg string, extra ...Field) *Error {
 		return ErrInvalidArgument("Error parsing the X-Amz-Credential parameter; "+msg, "X-Amz-Credential", clip(f["x-amz-credential"]))
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	key := SigningKey(v.Creds.SecretAccessKey, cred.Date, cred.Region, cred.Service)
 	want := hex.EncodeToString(hmacSHA256(key, f["policy"]))
 	if !equalConstantTime(strings.ToLower(f["x-amz-signature"]), want) {
-		return nil, ErrSignatureDoesNotMatch(cred.AccessKeyID, f["x-amz-signature"])
+		return ErrSignatureDoesNotMatch(cred.AccessKeyID, f["x-amz-signature"])
 	}
+	return nil
+}
+
+// checkPostPolicy decodes an authenticated POST's policy and applies it at
+// now: expiration, conditions, and no field left uncovered. v2 says which
+// signature fields are exempt from needing a condition.
+func checkPostPolicy(f map[string]string, bucket string, now time.Time, v2 bool) (*Policy, error) {
 	policy, err := DecodePolicy(f["policy"])
 	if err != nil {
 		return nil, err
@@ -153,7 +173,7 @@ func (v *Verifier) VerifyPost(form *PostForm, bucket string, now time.Time) (*Po
 	}
 	var extra []string
 	for _, name := range sortedKeys(f) {
-		if !exemptFromPolicy(name) && !policy.covers(name) {
+		if !exemptFromPolicy(name, v2) && !policy.covers(name) {
 			extra = append(extra, name)
 		}
 	}
@@ -163,11 +183,17 @@ func (v *Verifier) VerifyPost(form *PostForm, bucket string, now time.Time) (*Po
 	return policy, nil
 }
 
-// exemptFromPolicy names the fields S3 does not require a condition for.
-func exemptFromPolicy(name string) bool {
+// exemptFromPolicy names the fields S3 does not require a condition for:
+// the signature (and, for SigV2, the access key), the file, the policy and
+// x-ignore-* fields.
+func exemptFromPolicy(name string, v2 bool) bool {
 	switch name {
-	case "x-amz-signature", "file", "policy":
+	case "file", "policy":
 		return true
+	case "x-amz-signature":
+		return !v2
+	case "signature", "awsaccesskeyid":
+		return v2
 	}
 	return strings.HasPrefix(name, "x-ignore-")
 }

@@ -46,13 +46,17 @@ type Credentials struct {
 	SecretAccessKey string
 }
 
-// Verifier checks SigV4 signatures made with Creds for Region and Service.
-// The zero Region means DefaultRegion and the zero Service DefaultService.
+// Verifier checks SigV4 signatures made with Creds for Region and Service,
+// and SigV2 ones made with Creds unless SigV2 is SigV2Refuse. The zero
+// Region means DefaultRegion and the zero Service DefaultService.
 // A Verifier holds no state and is safe for concurrent use.
 type Verifier struct {
 	Creds   Credentials
 	Region  string
 	Service string
+	// SigV2 says whether SigV2 presigned URLs and POSTs are verified or
+	// refused; the zero value accepts them.
+	SigV2 SigV2Mode
 }
 
 func (v *Verifier) region() string {
@@ -190,9 +194,11 @@ func (v *Verifier) checkScope(c credential, signed time.Time, malformed func(msg
 	return nil
 }
 
-// VerifyPresigned checks SigV4 query authentication (a presigned URL) as S3
-// does when the request arrives at now: parameters, credential scope,
-// expiry, then the signature. It returns nil or an *Error.
+// VerifyPresigned checks query authentication (a presigned URL) as S3 does
+// when the request arrives at now: parameters, credential scope, expiry,
+// then the signature. SigV4 URLs carry X-Amz-*; SigV2 ones AWSAccessKeyId,
+// Expires and Signature (refused with 400 InvalidRequest under
+// SigV2Refuse). It returns nil or an *Error.
 func (v *Verifier) VerifyPresigned(r *http.Request, now time.Time) error {
 	if r == nil || r.URL == nil {
 		return ErrInvalidRequest("empty request")
@@ -205,7 +211,7 @@ func (v *Verifier) VerifyPresigned(r *http.Request, now time.Time) error {
 		return errMultipleAuth()
 	}
 	if q.Has("AWSAccessKeyId") || q.Has("Signature") {
-		return errSigV2()
+		return v.verifyPresignedV2(r, q, now)
 	}
 	const names = "X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires"
 	param := func(name string) (string, bool) {
@@ -379,6 +385,8 @@ type authorization struct {
 func parseAuthorization(h string) (authorization, *Error) {
 	const malformed = "The authorization header is malformed; "
 	if strings.HasPrefix(h, "AWS ") {
+		// Header-signed SigV2 is refused in every SigV2Mode: neither boto3
+		// nor the AWS CLI sends it unless told to (signature_version "s3").
 		return authorization{}, errSigV2()
 	}
 	rest, ok := strings.CutPrefix(h, Algorithm+" ")

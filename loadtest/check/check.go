@@ -32,9 +32,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/loadtest/history"
-	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
 // MaxExamples bounds the example keys of a property.
@@ -289,15 +287,26 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 	c.Tokens++
 	c.Deliveries += len(t.Deliveries)
 	c.Decisions += len(t.Decisions)
-	name := t.Key
 	if t.IssueErr != "" || t.Key == "" {
 		c.IssueErrors++
 		res.Unknown.add(cmp.Or(t.Key, "(issue failed: "+t.IssueErr+")"))
 		return
 	}
+	okMD5, unknown := countUploads(m, t, res)
+	if judgeAccepts(m, t, okMD5, res) {
+		return
+	}
+	judgeMissing(m, t, unknown, res)
+}
 
-	var okMD5 []string // few uploads per URL: a slice beats a map
-	anyOK, unknown := false, m.Partial
+// countUploads counts a token's uploads and checks the assumptions about
+// them. It returns the MD5s of the uploads S3 took, and whether an
+// upload's outcome is unknown.
+func countUploads(m *history.Meta, t *history.Token, res *Result) (okMD5 []string, unknown bool) {
+	c := &res.Counts
+	name := t.Key
+	anyOK := false
+	unknown = m.Partial
 	for _, u := range t.Uploads {
 		if u.Sent == 0 && u.Status == 0 && u.Err == "" {
 			if !m.Partial {
@@ -313,7 +322,7 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 		case u.OK():
 			c.OK++
 			anyOK = true
-			okMD5 = append(okMD5, u.BodyMD5)
+			okMD5 = append(okMD5, u.BodyMD5) // few uploads per URL: a slice beats a map
 		}
 		if u.Late {
 			c.Late++
@@ -325,7 +334,13 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 	if anyOK && len(t.Deliveries) == 0 && m.EventsDropped == 0 && !m.Partial {
 		bump(res.Assumptions, AssumeEventPerUpload, name)
 	}
+	return okMD5, unknown
+}
 
+// judgeAccepts judges a token's accepts: double, late, wrong bytes. It
+// reports whether anything was accepted.
+func judgeAccepts(m *history.Meta, t *history.Token, okMD5 []string, res *Result) bool {
+	name := t.Key
 	var acceptedIDs []string
 	var first *history.Decision
 	late := false
@@ -333,7 +348,7 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 		d := &t.Decisions[i]
 		if !d.Accepted() {
 			if !d.Retryable {
-				c.Rejected++
+				res.Counts.Rejected++
 			}
 			continue
 		}
@@ -351,26 +366,31 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 			late = true
 		}
 	}
-	c.Accepted += len(acceptedIDs)
+	res.Counts.Accepted += len(acceptedIDs)
 	if len(acceptedIDs) > 1 {
 		res.DoubleAccept.add(name)
 	}
 	if late {
 		res.LateAccept.add(name)
 	}
-	if first != nil {
-		switch {
-		case t.AcceptedETag == "" && m.Partial:
-			// the copy may not have happened before the run was cut
-		case t.AcceptedETag == "":
-			bump(res.Assumptions, AssumeAcceptedObjectHead, name)
-		case t.AcceptedETag != first.ETag || (len(okMD5) > 0 && !slices.Contains(okMD5, t.AcceptedETag)):
-			res.WrongBytes.add(name)
-		}
-		return
+	if first == nil {
+		return false
 	}
+	switch {
+	case t.AcceptedETag == "" && m.Partial:
+		// the copy may not have happened before the run was cut
+	case t.AcceptedETag == "":
+		bump(res.Assumptions, AssumeAcceptedObjectHead, name)
+	case t.AcceptedETag != first.ETag || (len(okMD5) > 0 && !slices.Contains(okMD5, t.AcceptedETag)):
+		res.WrongBytes.add(name)
+	}
+	return true
+}
 
-	// Nothing accepted: was it owed an accept?
+// judgeMissing judges a token with nothing accepted: was it owed an
+// accept, and is its absence explained?
+func judgeMissing(m *history.Meta, t *history.Token, unknown bool, res *Result) {
+	name := t.Key
 	firstInTime := firstInTime(t)
 	switch {
 	case firstInTime == nil:
@@ -390,129 +410,6 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 		return
 	}
 	res.FalseReject.add(name)
-}
-
-// explain returns the cause of a URL's missing accept, "" when none is known.
-func explain(m *history.Meta, t *history.Token) string {
-	var missingAt, lastAt int64 = -1, -1
-	var missing *history.Decision
-	retriedBefore := false // a fail-closed attempt came before the miss
-	for _, d := range t.Decisions {
-		switch d.Reason {
-		case onetime.ReasonTokenExpired:
-			return CauseTokenTTL
-		case onetime.ReasonOverwritten:
-			return CauseOverwritten
-		case onetime.ReasonTokenMissing:
-			if missingAt < 0 {
-				missingAt, missing = d.At, &d
-			}
-		}
-		if d.Retryable && missingAt < 0 {
-			retriedBefore = true
-		}
-		lastAt = max(lastAt, d.At)
-	}
-	if missingAt >= 0 {
-		if cause := lostCause(m, t, missingAt); cause != "" {
-			return cause
-		}
-		if ttlElapsed(m, t, missing) {
-			return CauseTokenTTL
-		}
-		if kind := unavailable(m, missingAt); kind != "" && retriedBefore {
-			return CauseMemcachedUnavailable + kind
-		}
-		return ""
-	}
-	allRetryable := len(t.Decisions) > 0
-	for _, d := range t.Decisions {
-		allRetryable = allRetryable && d.Retryable
-	}
-	switch {
-	case allRetryable && m.RetriesExhausted > 0:
-		if kind := unavailable(m, lastAt); kind != "" {
-			return CauseMemcachedUnavailable + kind
-		}
-		return CauseRetriesExhausted
-	case len(t.Decisions) == 0 && len(t.Deliveries) > 0 && m.RetriesExhausted > 0:
-		return CauseRetriesExhausted // function errors fail before the verifier decides
-	case len(t.Decisions) == 0 && m.EventsDropped > 0:
-		return CauseEventDropped
-	}
-	return ""
-}
-
-// lostCause names the fault that dropped t's token before the miss at
-// missingAt: the latest restart, flush or node change between the issue and
-// the miss, else an injected memory limit in force by then, else evictions
-// the server reported during the run.
-func lostCause(m *history.Meta, t *history.Token, missingAt int64) string {
-	kind, evicted := "", false
-	for _, f := range m.Faults {
-		if f.Err != "" {
-			continue
-		}
-		switch f.Kind {
-		case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush:
-			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
-				kind = f.Kind
-			}
-		case plan.FaultMemcachedAddNode, plan.FaultMemcachedRemoveNode:
-			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
-				kind = "node-change"
-			}
-		case plan.FaultMemcachedEvict:
-			// A standing limit: tokens issued after it are evicted too.
-			evicted = evicted || f.Ns <= missingAt
-		case plan.RecordedEvictions:
-			// Recorded after the run, for the whole run.
-			evicted = true
-		}
-	}
-	switch {
-	case kind != "":
-		return CauseTokenLost + kind
-	case evicted:
-		return CauseTokenEvicted
-	}
-	return ""
-}
-
-// ttlElapsed reports that t's token had outlived its TTL when the verifier
-// found it missing (decision d): on the real clock by the issue time, on
-// the virtual clock by the run clock of the decision, which the memcached
-// expiring the token shares. Histories without the decision's run clock
-// fall back to the engine's token-ttl-elapsed record (every token issued at
-// offset 0).
-func ttlElapsed(m *history.Meta, t *history.Token, d *history.Decision) bool {
-	if m.Clock == "real" {
-		return m.TokenTTL > 0 && t.IssueCall+int64(m.TokenTTL) <= d.At
-	}
-	if !d.Time.IsZero() && !t.Issued.IsZero() && m.TokenTTL > 0 {
-		return !d.Time.Before(t.Issued.Add(m.TokenTTL))
-	}
-	for _, f := range m.Faults {
-		if f.Kind == plan.RecordedTokenTTLElapsed && f.Err == "" && f.Ns <= d.At {
-			return true
-		}
-	}
-	return false
-}
-
-// unavailable returns the latest fault that made memcached fail or time out
-// (pause, latency, connection limit) applied by ns at, or "".
-func unavailable(m *history.Meta, at int64) string {
-	kind := ""
-	for _, f := range m.Faults {
-		switch f.Kind {
-		case plan.FaultMemcachedPause, plan.FaultMemcachedLatency, plan.FaultMemcachedConnLimit:
-			if f.Err == "" && f.Ns <= at {
-				kind = f.Kind
-			}
-		}
-	}
-	return kind
 }
 
 // String summarises the result on one line.

@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
+	"github.com/uploadonce/uploadonce/loadtest/report"
 )
 
 // Chart is one rendered chart.
@@ -47,84 +48,18 @@ type series struct {
 	values []float64
 }
 
+// chartSpec is one chart to draw.
+type chartSpec struct {
+	id, title, ylabel, caption string
+	categories                 []string
+	series                     []series
+	stacked, labels            bool
+	format                     string // of value labels
+}
+
 // Charts renders the comparison's charts with gonum/plot as SVG.
 func (c *Comparison) Charts() ([]Chart, error) {
-	names := make([]string, len(c.Table))
-	for i, r := range c.Table {
-		names[i] = r.Strategy
-	}
-	col := func(f func(Row) float64) []float64 {
-		out := make([]float64, len(c.Table))
-		for i, r := range c.Table {
-			out[i] = f(r)
-		}
-		return out
-	}
-	rep := func(f func(i int) float64) []float64 {
-		out := make([]float64, len(c.Reports))
-		for i := range c.Reports {
-			out[i] = f(i)
-		}
-		return out
-	}
-	type spec struct {
-		id, title, ylabel, caption string
-		categories                 []string
-		series                     []series
-		stacked, labels            bool
-		format                     string // of value labels
-	}
-	specs := []spec{
-		{id: "violations", title: "Safety violations", ylabel: "URLs", categories: names, stacked: true, labels: true, format: "%.0f",
-			caption: "URLs that broke an invariant, by kind. " + c.Expected + " is expected to show double accepts: " +
-				"it is the reference's check-then-act race. Every other bar should be 0.",
-			series: []series{
-				{"double accept", rep(func(i int) float64 { return float64(c.Reports[i].Violations.DoubleAccept) })},
-				{"false reject", rep(func(i int) float64 { return float64(c.Reports[i].Violations.FalseReject) })},
-				{"late accept", rep(func(i int) float64 { return float64(c.Reports[i].Violations.LateAccept) })},
-				{"wrong bytes", rep(func(i int) float64 { return float64(c.Reports[i].Violations.WrongBytes) })},
-			}},
-		{id: "throughput", title: "Throughput", ylabel: "uploads/s", categories: names, labels: true, format: "%.0f",
-			caption: "Uploads answered per second of the upload phase, harness included.",
-			series:  []series{{"uploads/s", col(func(r Row) float64 { return r.UploadsPerS })}}},
-	}
-	for _, q := range []struct {
-		name string
-		get  func(metrics.Summary) float64
-	}{{"p50", func(s metrics.Summary) float64 { return s.P50 }}, {"p99", func(s metrics.Summary) float64 { return s.P99 }}} {
-		var ss []series
-		for i, r := range c.Reports {
-			vals := make([]float64, len(metrics.Phases))
-			for j, ph := range metrics.Phases {
-				vals[j] = q.get(r.LatencyMS[ph])
-			}
-			ss = append(ss, series{names[i], vals})
-		}
-		specs = append(specs, spec{id: "latency-" + q.name, title: "Latency " + q.name + " by phase", ylabel: "ms",
-			categories: metrics.Phases, series: ss,
-			caption: "issue: the issue API call; upload: each upload's send to S3's answer; verify: an event's " +
-				"delivery to the verifier's decision; end_to_end: a URL's first upload to its accept."})
-	}
-	specs = append(specs,
-		spec{id: "ops", title: "Operations per upload", ylabel: "per upload", categories: names, labels: true, format: "%.2f",
-			caption: "memcached commands and S3 requests (client and verifier) per upload sent.",
-			series: []series{
-				{"memcached commands", col(func(r Row) float64 { return r.MemcachedPerUpload })},
-				{"S3 requests", col(func(r Row) float64 { return r.S3PerUpload })},
-			}},
-	)
-	var costSeries []series
-	if len(c.Reports) > 0 {
-		for k, comp := range c.Reports[0].CostUSDPerMillion.Components() {
-			costSeries = append(costSeries, series{comp.Label, rep(func(i int) float64 {
-				return c.Reports[i].CostUSDPerMillion.Components()[k].USD
-			})})
-		}
-	}
-	specs = append(specs, spec{id: "cost", title: "Cost per million uploads", ylabel: "USD", categories: names,
-		stacked: true, labels: true, format: "$%.2f", series: costSeries,
-		caption: "Estimated AWS cost per million uploads sent, by component; the label is the total."})
-
+	specs := c.chartSpecs()
 	out := make([]Chart, 0, len(specs))
 	for _, s := range specs {
 		p, err := barPlot(s.title, s.ylabel, s.categories, s.series, s.stacked)
@@ -143,6 +78,105 @@ func (c *Comparison) Charts() ([]Chart, error) {
 		out = append(out, Chart{ID: s.id, Title: s.title, Caption: s.caption, SVG: svg})
 	}
 	return out, nil
+}
+
+// names returns the strategies in table order.
+func (c *Comparison) names() []string {
+	names := make([]string, len(c.Table))
+	for i, r := range c.Table {
+		names[i] = r.Strategy
+	}
+	return names
+}
+
+// col returns one value per table row.
+func (c *Comparison) col(f func(Row) float64) []float64 {
+	out := make([]float64, len(c.Table))
+	for i, r := range c.Table {
+		out[i] = f(r)
+	}
+	return out
+}
+
+// perReport returns one value per report.
+func (c *Comparison) perReport(f func(r *report.Report) float64) []float64 {
+	out := make([]float64, len(c.Reports))
+	for i, r := range c.Reports {
+		out[i] = f(r)
+	}
+	return out
+}
+
+// chartSpecs lists the charts: safety, throughput, latency by phase,
+// operations and cost.
+func (c *Comparison) chartSpecs() []chartSpec {
+	names := c.names()
+	v := func(f func(report.Violations) int) []float64 {
+		return c.perReport(func(r *report.Report) float64 { return float64(f(r.Violations)) })
+	}
+	specs := []chartSpec{
+		{id: "violations", title: "Safety violations", ylabel: "URLs", categories: names, stacked: true, labels: true, format: "%.0f",
+			caption: "URLs that broke an invariant, by kind. " + c.Expected + " is expected to show double accepts: " +
+				"it is the reference's check-then-act race. Every other bar should be 0.",
+			series: []series{
+				{"double accept", v(func(x report.Violations) int { return x.DoubleAccept })},
+				{"false reject", v(func(x report.Violations) int { return x.FalseReject })},
+				{"late accept", v(func(x report.Violations) int { return x.LateAccept })},
+				{"wrong bytes", v(func(x report.Violations) int { return x.WrongBytes })},
+			}},
+		{id: "throughput", title: "Throughput", ylabel: "uploads/s", categories: names, labels: true, format: "%.0f",
+			caption: "Uploads answered per second of the upload phase, harness included.",
+			series:  []series{{"uploads/s", c.col(func(r Row) float64 { return r.UploadsPerS })}}},
+	}
+	specs = append(specs, c.latencySpecs()...)
+	specs = append(specs,
+		chartSpec{id: "ops", title: "Operations per upload", ylabel: "per upload", categories: names, labels: true, format: "%.2f",
+			caption: "memcached commands and S3 requests (client and verifier) per upload sent.",
+			series: []series{
+				{"memcached commands", c.col(func(r Row) float64 { return r.MemcachedPerUpload })},
+				{"S3 requests", c.col(func(r Row) float64 { return r.S3PerUpload })},
+			}},
+		c.costSpec())
+	return specs
+}
+
+// latencySpecs are the p50 and p99 charts, one bar per strategy per phase.
+func (c *Comparison) latencySpecs() []chartSpec {
+	names := c.names()
+	var out []chartSpec
+	for _, q := range []struct {
+		name string
+		get  func(metrics.Summary) float64
+	}{{"p50", func(s metrics.Summary) float64 { return s.P50 }}, {"p99", func(s metrics.Summary) float64 { return s.P99 }}} {
+		var ss []series
+		for i, r := range c.Reports {
+			vals := make([]float64, len(metrics.Phases))
+			for j, ph := range metrics.Phases {
+				vals[j] = q.get(r.LatencyMS[ph])
+			}
+			ss = append(ss, series{names[i], vals})
+		}
+		out = append(out, chartSpec{id: "latency-" + q.name, title: "Latency " + q.name + " by phase", ylabel: "ms",
+			categories: metrics.Phases, series: ss,
+			caption: "issue: the issue API call; upload: each upload's send to S3's answer; verify: an event's " +
+				"delivery to the verifier's decision; end_to_end: a URL's first upload to its accept."})
+	}
+	return out
+}
+
+// costSpec is the cost chart, stacked by component.
+func (c *Comparison) costSpec() chartSpec {
+	var costSeries []series
+	if len(c.Reports) > 0 {
+		for k, comp := range c.Reports[0].CostUSDPerMillion.Components() {
+			costSeries = append(costSeries, series{comp.Label, c.perReport(func(r *report.Report) float64 {
+				return r.CostUSDPerMillion.Components()[k].USD
+			})})
+		}
+	}
+	return chartSpec{id: "cost", title: "Cost per million uploads", ylabel: "USD", categories: c.names(),
+		stacked: true, labels: true, format: "$%.2f", series: costSeries,
+		caption: "Estimated AWS cost per million uploads sent, by component; the label is the total."}
 }
 
 // barPlot draws one bar per series per category, side by side or stacked.

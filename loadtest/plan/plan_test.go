@@ -1,8 +1,14 @@
 package plan
 
 import (
+	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
 func TestParseFault(t *testing.T) {
@@ -50,5 +56,80 @@ func TestFaultEnds(t *testing.T) {
 	}
 	if _, ok := (Fault{Kind: FaultMemcachedLatency, Duration: time.Second}).Ends(); ok {
 		t.Fatal("latency lasts to the end of the run")
+	}
+}
+
+// TestPlanJSON: a report's plan is snake_case with durations as text.
+func TestPlanJSON(t *testing.T) {
+	p := Plan{Name: "x", Seed: 3, Stack: DefaultStack(), Concurrency: 8, Timeout: time.Minute,
+		Groups: []Group{{Name: "g", Tokens: 2, Uploads: []Upload{{At: 40 * time.Second, Size: 16}}}},
+		Faults: []Fault{{Kind: FaultMemcachedPause, At: 5 * time.Second, Duration: 90 * time.Second}}}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"url_expiry":"30s"`, `"token_ttl":"15m0s"`, `"timeout":"1m0s"`, `"at":"40s"`,
+		`"duration":"1m30s"`, `"strategy":"cas"`, `"method":"post"`, `"memcached":"auto"`, `"lambda_retries":2`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("plan JSON lacks %s:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "URLExpiry") || strings.Contains(string(b), "30000000000") {
+		t.Errorf("plan JSON has Go names or nanoseconds:\n%s", b)
+	}
+}
+
+// TestStackValidate: each rule of a stack, by the field it names.
+func TestStackValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Stack)
+		field string // "" for valid
+	}{
+		{"default", func(*Stack) {}, ""},
+		{"if-none-match takes put by default", func(s *Stack) { s.Strategy = onetime.IfNoneMatch }, ""},
+		{"if-none-match refuses post", func(s *Stack) { s.Strategy, s.Method = onetime.IfNoneMatch, onetime.MethodPOST }, "method"},
+		{"unknown strategy", func(s *Stack) { s.Strategy = "lock" }, "strategy"},
+		{"bad method", func(s *Stack) { s.Method = "patch" }, "method"},
+		{"bad clock", func(s *Stack) { s.Clock = "sundial" }, "clock"},
+		{"URL expiry under 1s", func(s *Stack) { s.URLExpiry = 500 * time.Millisecond }, "url_expiry"},
+		{"URL expiry over 7 days", func(s *Stack) { s.URLExpiry = MaxURLExpiry + time.Second }, "url_expiry"},
+		{"token TTL under 1s", func(s *Stack) { s.TokenTTL = 0 }, "token_ttl"},
+		{"memory too small", func(s *Stack) { s.MemcachedMemoryMB = 1 }, "memcached_memory_mb"},
+		{"memory of an external memcached", func(s *Stack) {
+			s.MemcachedMemoryMB, s.Memcached = 8, memcached.Spec{Kind: memcached.KindExternal, Addrs: []string{"127.0.0.1:1"}}
+		}, "memcached_memory_mb"},
+		{"duplicates over 1", func(s *Stack) { s.Delivery.Duplicates = 1.5 }, "events.duplicates"},
+		{"negative reorder", func(s *Stack) { s.Delivery.ReorderWindow = -time.Second }, "events.reorder"},
+		{"retries over 2", func(s *Stack) { s.LambdaRetries = 3 }, "lambda.retries"},
+		{"no retries is fine", func(s *Stack) { s.LambdaRetries = 0 }, ""},
+		{"concurrency 0", func(s *Stack) { s.LambdaConcurrency = 0 }, "lambda.concurrency"},
+		{"event age under 60s", func(s *Stack) { s.MaxEventAge = time.Second }, "events.max_age"},
+		{"error rate over 1", func(s *Stack) { s.LambdaErrorRate = 2 }, "lambda.error_rate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := DefaultStack()
+			tc.edit(&s)
+			err := s.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("error %v, want one on field %s", err, tc.field)
+			}
+		})
+	}
+	s := DefaultStack()
+	s.Strategy, s.Method = onetime.IfNoneMatch, onetime.MethodPOST
+	if err := s.Validate(); !errors.Is(err, ErrIfNoneMatchPOST) {
+		t.Errorf("if-none-match with post: %v, want ErrIfNoneMatchPOST", err)
+	}
+	s.Method = ""
+	if m, note := s.UploadMethod(); m != onetime.MethodPUT || !strings.Contains(note, "upload method put") {
+		t.Errorf("if-none-match default: %s %q", m, note)
 	}
 }
