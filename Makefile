@@ -31,16 +31,35 @@ LOADTEST_FLAGS := $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
 	$(if $(REPORT_JSON),--report-json $(REPORT_JSON)) \
 	$(ARGS)
 
-.PHONY: all build test loadtest serve bench memcached-image vet fmt clean
+.PHONY: all build test loadtest serve bench memcached-image vet fmt clean lambda
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/uploadonce
+	$(GO) build -o bin/lambda ./cmd/lambda
 
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 8m ./...
+
+# make lambda: the deployment packages of cmd/lambda, one static bootstrap
+# per architecture (DESIGN §4), for deploy/template.yaml.
+DIST         ?= dist
+LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath
+lambda:
+	mkdir -p $(DIST)/arm64 $(DIST)/x86_64
+	GOARCH=arm64 $(LAMBDA_BUILD) -o $(DIST)/arm64/bootstrap ./cmd/lambda
+	GOARCH=amd64 $(LAMBDA_BUILD) -o $(DIST)/x86_64/bootstrap ./cmd/lambda
+	$(GO) run ./deploy/lambdazip $(DIST)/lambda-arm64.zip $(DIST)/arm64/bootstrap
+	$(GO) run ./deploy/lambdazip $(DIST)/lambda-x86_64.zip $(DIST)/x86_64/bootstrap
+
+# sam build runs these for deploy/template.yaml (BuildMethod: makefile), in
+# a copy of the repository with ARTIFACTS_DIR set. The template's functions
+# are arm64.
+.PHONY: build-IssueFunction build-VerifyFunction
+build-IssueFunction build-VerifyFunction:
+	GOARCH=arm64 $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./cmd/lambda
 
 loadtest: build
 	./$(BIN) loadtest $(LOADTEST_FLAGS)
@@ -50,12 +69,14 @@ serve: build
 
 # make bench: the pipeline against bare presigned PUTs and the verify path
 # against bare gomemcache pairs (medians of alternating rounds in one run),
-# each strategy's verify, then the hot paths. The machine is noisy: compare
+# each strategy's verify, then the hot paths, then the pipeline with
+# bin/lambda behind the Runtime API beside the in-process one. The machine is noisy: compare
 # figures from one run.
 BENCH_URLS ?= 5000
 bench:
 	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
 	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
+	$(GO) test -run '^$$' -bench FunctionVsInProcess -benchtime 1000x ./emulator/
 
 memcached-image:
 	bash build/memcached-image/build.sh $(IMAGE)
@@ -64,4 +85,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

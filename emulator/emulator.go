@@ -10,10 +10,12 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +32,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
@@ -80,6 +83,17 @@ type Config struct {
 	// be exercised. The choice is seeded by Delivery.Seed.
 	FunctionErrorRate float64
 
+	// VerifyFunction and IssueFunction, when set, are command lines (split
+	// by runtimeapi.Split) run as Lambda functions over the Runtime API in
+	// place of the in-process verifier and issuer (DESIGN §4, "Functions").
+	VerifyFunction string
+	IssueFunction  string
+	// FunctionEnv adds or overrides the functions' variables, K=V each.
+	FunctionEnv []string
+	// FunctionTimeout is the functions' timeout; runtimeapi.DefaultTimeout
+	// when zero.
+	FunctionTimeout time.Duration
+
 	// VerifierCache, when set, is the verifier's memcached client and Cache
 	// the issuer's only: two clients that may place keys differently, as a
 	// Python issuer and a Go verifier do (the mixed-placement hazard). Nil
@@ -113,11 +127,13 @@ type Emulator struct {
 	Verifier *onetime.Verifier
 	Queue    *s3event.Queue
 	Invoker  *lambda.Invoker
-	api      *issueapi.Handler
+	api      http.Handler
+	fns      *functions
 	builder  *s3event.Builder
 	metrics  *metrics
 	registry *prometheus.Registry
 	cache    *countingCache
+	inflight *inFlight
 
 	mu         sync.Mutex
 	decisions  *ring[onetime.Decision]
@@ -135,7 +151,7 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e := &Emulator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger,
 		decisions: newRing[onetime.Decision](cfg.LogLength), deliveries: newRing[events.S3EventRecord](cfg.LogLength),
-		builder: s3event.NewBuilder(cfg.Region), registry: prometheus.NewRegistry()}
+		builder: s3event.NewBuilder(cfg.Region), registry: prometheus.NewRegistry(), inflight: newInFlight()}
 	e.metrics = newMetrics(e.registry)
 
 	e.S3 = fakes3.New(fakes3.Config{Region: cfg.Region, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
@@ -162,14 +178,25 @@ func New(cfg Config) (*Emulator, error) {
 	e.Verifier = &onetime.Verifier{Strategy: verifierStrategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
 		KeepRejected: cfg.KeepRejected, Record: e.onDecisionRecorded}
 	handler := lambda.Handler(e.Verifier.Handle)
+	if e.fns, err = e.startFunctions(); err != nil {
+		return nil, err
+	}
+	if e.fns != nil && e.fns.verify != nil {
+		handler = e.fns.verifyHandler()
+	}
 	if cfg.FunctionErrorRate > 0 {
 		handler = failSome(handler, cfg.FunctionErrorRate, cfg.Delivery.Seed)
 	}
 	e.Invoker = lambda.New(cfg.Clock, handler, cfg.Lambda, cfg.Logger.With().Str("component", "lambda").Logger(),
 		lambda.WithObserver(e.onInvocation))
-	e.Queue = s3event.NewQueue(cfg.Clock, e.deliver, cfg.Delivery, cfg.Logger.With().Str("component", "events").Logger())
-	e.api = issueapi.New(e.Issuer, cfg.Stage, cfg.APIKey, cfg.Logger.With().Str("component", "api").Logger())
-	e.api.OnIssue = e.onIssue
+	e.Queue = s3event.NewQueue(cfg.Clock, e.deliver, cfg.Delivery, cfg.Logger.With().Str("component", "events").Logger(),
+		s3event.WithObserver(e.inflight))
+	api := issueapi.New(e.Issuer, cfg.Stage, cfg.APIKey, cfg.Logger.With().Str("component", "api").Logger())
+	api.OnIssue = e.onIssue
+	e.api = api
+	if e.fns != nil && e.fns.issue != nil {
+		e.api = e.fns.issueHandler()
+	}
 	return e, nil
 }
 
@@ -241,6 +268,14 @@ func (c *Config) fill() error {
 	if c.Bucket == "metrics" {
 		return errors.New(`bucket "metrics" would hide the /metrics endpoint`)
 	}
+	if c.VerifyFunction != "" || c.IssueFunction != "" {
+		if c.FunctionTimeout < 0 {
+			return errors.New("function timeout must not be negative")
+		}
+		// The invoker's own deadline must not cut a function short: it
+		// covers the function's init and its timeout.
+		c.Lambda.Timeout = max(c.Lambda.Timeout, cmp.Or(c.FunctionTimeout, runtimeapi.DefaultTimeout)+runtimeapi.InitTimeout+time.Second)
+	}
 	if c.FunctionErrorRate < 0 || c.FunctionErrorRate > 1 {
 		return errors.New("function error rate must be between 0 and 1")
 	}
@@ -258,7 +293,17 @@ func (e *Emulator) Clock() clock.Clock { return e.clock }
 
 // onWrite turns a committed write into a record; only ObjectCreated events
 // under uploads/ match the verifier's notification filter.
+//
+// fakes3 calls it under the key's write lock, after the commit and before
+// the S3 response is written; Publish counts the record's deliveries in
+// flight before it returns. So by the time a client sees its 2xx, KeysDone
+// of its key is false until those deliveries end: the guarantee WaitKeys
+// callers rely on.
 func (e *Emulator) onWrite(w s3event.Write) {
+	if e.fns != nil && e.fns.verify != nil && w.Bucket == e.cfg.Bucket && w.EventName == s3event.ObjectCreatedCopy &&
+		strings.HasPrefix(w.Key, onetime.AcceptedPrefix) {
+		e.fns.copied(w)
+	}
 	if w.Bucket != e.cfg.Bucket || !s3event.IsCreated(w.EventName) || !strings.HasPrefix(w.Key, onetime.DefaultPrefix) {
 		return
 	}
@@ -275,6 +320,7 @@ func (e *Emulator) deliver(rec events.S3EventRecord) {
 	for _, f := range subs {
 		f(rec)
 	}
+	e.inflight.add(keyOf(rec)) // until its final invocation; see onInvocation
 	e.Invoker.Invoke(rec)
 }
 
@@ -299,6 +345,9 @@ func (e *Emulator) onInvocation(inv lambda.Invocation) {
 	e.metrics.invocations.Inc()
 	if inv.Err != nil {
 		e.metrics.invocationErrors.Inc()
+	}
+	if inv.Final {
+		e.inflight.done(keyOf(inv.Record))
 	}
 }
 
@@ -342,61 +391,100 @@ func (e *Emulator) Deliveries() []events.S3EventRecord {
 	return e.deliveries.items()
 }
 
-// Idle reports whether no event waits for delivery or invocation.
-func (e *Emulator) Idle() bool {
-	return e.Queue.InFlight() == 0 && e.Invoker.Pending() == 0
-}
+// Idle reports whether no event waits for delivery or invocation: every
+// delivery the queue scheduled has been dropped or has reached its final
+// invocation. Events abandoned by Close never finish.
+func (e *Emulator) Idle() bool { return e.inflight.empty() }
 
-// WaitIdle waits until Idle or ctx ends. With a virtual clock, events that
-// wait on timers need Advance; see Settle.
+// WaitIdle waits until Idle or ctx ends, woken by the end of a key's last
+// event rather than by polling. With a virtual clock, events that wait on
+// timers need Advance; see Settle.
 func (e *Emulator) WaitIdle(ctx context.Context) error {
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for !e.Idle() {
+	for {
+		idle, zero := e.inflight.idle()
+		if idle {
+			return nil
+		}
 		select {
+		case <-zero:
 		case <-ctx.Done():
-			return fmt.Errorf("emulator not idle (%d events in delivery, %d in the invoker): %w",
-				e.Queue.InFlight(), e.Invoker.Pending(), ctx.Err())
-		case <-t.C:
+			return e.notIdle(ctx.Err())
 		}
 	}
-	return nil
 }
 
 // Settle drives a virtual clock forward timer by timer until the emulator is
 // idle, at most by limit of virtual time; with a real clock it is WaitIdle.
+// See clock.Settle.
 func (e *Emulator) Settle(ctx context.Context, limit time.Duration) error {
 	v, ok := e.clock.(*clock.Virtual)
 	if !ok {
 		return e.WaitIdle(ctx)
 	}
-	start := v.Now()
-	for {
-		// Fired timers and running invocations may still schedule timers;
-		// only when both are done is the next deadline the next event.
-		for v.Running() > 0 || e.Invoker.Busy() > 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("emulator not idle: %w", ctx.Err())
-			case <-time.After(100 * time.Microsecond):
+	if err := clock.Settle(ctx, v, e.Idle, limit); err != nil {
+		return e.notIdle(err)
+	}
+	return nil
+}
+
+func (e *Emulator) notIdle(err error) error {
+	return fmt.Errorf("emulator not idle (%d keys with events in flight, %d events in delivery, %d in the invoker): %w",
+		e.inflight.keys(), e.Queue.InFlight(), e.Invoker.Pending(), err)
+}
+
+// ErrNeedsClock is returned by WaitKeys when the virtual clock is quiet and
+// a key still has an event waiting on a timer (a delayed delivery or a
+// retry): only moving the clock (Settle, clock.StepTo) can finish it.
+var ErrNeedsClock = errors.New("keys wait on the virtual clock")
+
+// KeysDone reports whether none of keys (object keys, as in uploads/…) has
+// an event in flight: scheduled for delivery, queued or running in the
+// invoker, or waiting for a retry. A key that was never written is done.
+//
+// The count of a key starts before the S3 request writing it returns (see
+// onWrite), so once a caller's uploads to keys have returned, KeysDone is
+// true only when every event they caused is finished.
+func (e *Emulator) KeysDone(keys []string) bool {
+	i, _ := e.inflight.firstBusy(keys, 0)
+	return i == len(keys)
+}
+
+// WaitKeys blocks until KeysDone(keys) and returns nil. On a virtual clock
+// it returns an error wrapping ErrNeedsClock as soon as the clock is quiet
+// while a key still has an event in flight; the caller moves the clock and
+// calls again. It returns ctx's error, wrapped, when ctx ends first.
+//
+// Keys found done are checked again, all at once, before it returns nil, so
+// a key written again meanwhile is waited for too.
+func (e *Emulator) WaitKeys(ctx context.Context, keys []string) error {
+	v, _ := e.clock.(*clock.Virtual)
+	var zero <-chan struct{}
+	for i := 0; ; {
+		if i, zero = e.inflight.firstBusy(keys, i); i == len(keys) {
+			if i, zero = e.inflight.firstBusy(keys, 0); i == len(keys) {
+				return nil
 			}
 		}
-		if e.Idle() {
-			return nil
+		var quiet <-chan struct{} // nil: a real clock's timers fire by themselves
+		if v != nil {
+			quiet = v.Quiet()
 		}
-		next, ok := v.NextDeadline()
-		if !ok {
-			continue
+		select {
+		case <-zero:
+		case <-quiet:
+			if e.inflight.busy(keys[i]) {
+				return fmt.Errorf("%w: %s has an event on a timer", ErrNeedsClock, keys[i])
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%s still has events in flight: %w", keys[i], ctx.Err())
 		}
-		if next.Sub(start) > limit {
-			return fmt.Errorf("emulator not idle after %v of virtual time", limit)
-		}
-		v.Advance(max(0, next.Sub(v.Now())))
 	}
 }
 
-// Close stops the invoker; pending events are abandoned.
+// Close kills the function processes and stops the invoker; pending
+// events are abandoned.
 func (e *Emulator) Close() {
+	e.fns.close()
 	e.Invoker.Close()
 }
 

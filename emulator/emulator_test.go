@@ -136,6 +136,61 @@ func (s *stack) eventsFor(t *testing.T, key string) int {
 	return n
 }
 
+// referenceClients are the reference's four client programs.
+var referenceClients = []struct {
+	name         string
+	uploads      int
+	wait         time.Duration
+	wantStatus   int
+	wantAccepted int
+	wantRejected int
+}{
+	{"upload", 1, 0, 204, 1, 0},
+	{"upload2x", 2, 0, 204, 1, 1},
+	{"upload3x", 3, 0, 204, 1, 2},
+	{"upload_with_delay", 1, 40 * time.Second, 403, 0, 0},
+}
+
+// runReferenceClients runs each reference client against s, one subtest
+// each, and checks statuses, decisions and (for the late one) no event.
+func runReferenceClients(t *testing.T, s *stack) {
+	ctx := context.Background()
+	for _, tc := range referenceClients {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := s.client.Issue(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.clock.Advance(tc.wait)
+			for i := range tc.uploads {
+				res, err := s.client.Upload(ctx, g, []byte("reference file\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Status != tc.wantStatus {
+					t.Fatalf("upload %d: status %d %s, want %d", i+1, res.Status, res.Body, tc.wantStatus)
+				}
+				if tc.wantStatus == 403 && !strings.Contains(string(res.Body), "Invalid according to Policy: Policy expired.") {
+					t.Fatalf("late upload body %s", res.Body)
+				}
+			}
+			s.settle(t)
+			acc, rej := s.decisionsFor(t, g.Key)
+			if acc != tc.wantAccepted || rej != tc.wantRejected {
+				for _, d := range s.Decisions() {
+					if d.Key == g.Key {
+						t.Logf("%+v", d)
+					}
+				}
+				t.Fatalf("accepted %d, rejected %d; want %d, %d", acc, rej, tc.wantAccepted, tc.wantRejected)
+			}
+			if tc.wantStatus == 403 && s.eventsFor(t, g.Key) != 0 {
+				t.Fatal("a refused upload produced an event")
+			}
+		})
+	}
+}
+
 // TestReferenceClients reproduces the four reference clients, plus the
 // tampered and keyless requests, on every memcached provider available.
 func TestReferenceClients(t *testing.T) {
@@ -143,52 +198,7 @@ func TestReferenceClients(t *testing.T) {
 		t.Run(mc, func(t *testing.T) {
 			s := start(t, mc, func(o *emulator.StartOptions) { o.Strategy = onetime.CAS })
 			ctx := context.Background()
-			for _, tc := range []struct {
-				name         string
-				uploads      int
-				wait         time.Duration
-				wantStatus   int
-				wantAccepted int
-				wantRejected int
-			}{
-				{"upload", 1, 0, 204, 1, 0},
-				{"upload2x", 2, 0, 204, 1, 1},
-				{"upload3x", 3, 0, 204, 1, 2},
-				{"upload_with_delay", 1, 40 * time.Second, 403, 0, 0},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					g, err := s.client.Issue(ctx)
-					if err != nil {
-						t.Fatal(err)
-					}
-					s.clock.Advance(tc.wait)
-					for i := range tc.uploads {
-						res, err := s.client.Upload(ctx, g, []byte("reference file\n"))
-						if err != nil {
-							t.Fatal(err)
-						}
-						if res.Status != tc.wantStatus {
-							t.Fatalf("upload %d: status %d %s, want %d", i+1, res.Status, res.Body, tc.wantStatus)
-						}
-						if tc.wantStatus == 403 && !strings.Contains(string(res.Body), "Invalid according to Policy: Policy expired.") {
-							t.Fatalf("late upload body %s", res.Body)
-						}
-					}
-					s.settle(t)
-					acc, rej := s.decisionsFor(t, g.Key)
-					if acc != tc.wantAccepted || rej != tc.wantRejected {
-						for _, d := range s.Decisions() {
-							if d.Key == g.Key {
-								t.Logf("%+v", d)
-							}
-						}
-						t.Fatalf("accepted %d, rejected %d; want %d, %d", acc, rej, tc.wantAccepted, tc.wantRejected)
-					}
-					if tc.wantStatus == 403 && s.eventsFor(t, g.Key) != 0 {
-						t.Fatal("a refused upload produced an event")
-					}
-				})
-			}
+			runReferenceClients(t, s)
 			t.Run("tampered signature", func(t *testing.T) {
 				g, err := s.client.Issue(ctx)
 				if err != nil {

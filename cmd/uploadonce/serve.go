@@ -78,6 +78,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var f serveFlags
 	f.register(fs)
+	var fn functionFlags
+	fn.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -95,6 +97,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := fn.apply(&opts); err != nil {
+		return err
+	}
 	if !isLoopback(f.listen) {
 		log.Warn().Str("listen", f.listen).Msg("listening beyond loopback: anyone who can reach this address can use the emulator")
 	}
@@ -107,6 +112,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	_, note := f.stack.UploadMethod()
 	printBanner(stdout, r, note)
+	if opts.VerifyFunction != "" || opts.IssueFunction != "" {
+		fmt.Fprintf(stdout, "  functions      verify=%q issue=%q (timeout %v, Lambda Runtime API on loopback)\n",
+			opts.VerifyFunction, opts.IssueFunction, opts.FunctionTimeout)
+	}
 	log.Info().Str("url", r.URL).Str("strategy", opts.Strategy).Msg("serving")
 
 	select {

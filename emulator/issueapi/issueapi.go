@@ -8,6 +8,7 @@
 package issueapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -89,13 +90,7 @@ type PutResponse struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := requestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	if r.URL.Path != h.path || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		writeJSON(w, http.StatusForbidden, message{"Missing Authentication Token"})
-		return
-	}
-	got := []byte(r.Header.Get("x-api-key"))
-	if len(h.apiKey) == 0 || subtle.ConstantTimeCompare(got, h.apiKey) != 1 {
-		writeJSON(w, http.StatusForbidden, message{"Forbidden"})
+	if !authorize(w, r, h.path, h.apiKey) {
 		return
 	}
 	start := time.Now()
@@ -108,13 +103,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, message{"Internal server error"})
 		return
 	}
+	writeJSON(w, http.StatusOK, ResponseBody(g))
+}
+
+// ResponseBody is the 200 body for g: PutResponse in PUT mode, else
+// PostResponse. cmd/lambda's issue handler answers the same body.
+func ResponseBody(g onetime.Grant) any {
 	if g.Method == onetime.MethodPUT {
 		hdr := make(map[string]string, len(g.Headers))
 		for k := range g.Headers {
 			hdr[k] = g.Headers.Get(k)
 		}
-		writeJSON(w, http.StatusOK, PutResponse{URL: g.URL, Method: "PUT", Headers: hdr, Key: g.Key, Expires: g.Expires.UTC()})
-		return
+		return PutResponse{URL: g.URL, Method: "PUT", Headers: hdr, Key: g.Key, Expires: g.Expires.UTC()}
 	}
 	// Field names as boto3's generate_presigned_post spells them (the
 	// reference's Lambda); S3 reads form field names case-insensitively.
@@ -122,7 +122,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range g.Fields {
 		fields[strings.ToLower(k)] = v
 	}
-	writeJSON(w, http.StatusOK, PostResponse{URL: PostURL{URL: g.URL, Fields: fields}, Key: g.Key, Method: "POST", Expires: g.Expires.UTC()})
+	return PostResponse{URL: PostURL{URL: g.URL, Fields: fields}, Key: g.Key, Method: "POST", Expires: g.Expires.UTC()}
+}
+
+// MarshalBody encodes v as the endpoint does: URLs are written as they are,
+// as Python's json.dumps in the reference Lambda writes them, with no
+// \u0026 for every & of a presigned query.
+func MarshalBody(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return b.Bytes()
+}
+
+// authorize answers API Gateway's 403s for a wrong route or key; it
+// reports whether the request may go on to the integration.
+func authorize(w http.ResponseWriter, r *http.Request, path string, apiKey []byte) bool {
+	if r.URL.Path != path || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		writeJSON(w, http.StatusForbidden, message{"Missing Authentication Token"})
+		return false
+	}
+	got := []byte(r.Header.Get("x-api-key"))
+	if len(apiKey) == 0 || subtle.ConstantTimeCompare(got, apiKey) != 1 {
+		writeJSON(w, http.StatusForbidden, message{"Forbidden"})
+		return false
+	}
+	return true
 }
 
 type message struct {
@@ -132,11 +158,7 @@ type message struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	// URLs are written as they are, as Python's json.dumps in the reference
-	// Lambda writes them: no \u0026 for every & of a presigned query.
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(MarshalBody(v))
 }
 
 func requestID() string {

@@ -126,6 +126,9 @@ type Invoker struct {
 	handler Handler
 	log     zerolog.Logger
 	observe func(Invocation)
+	// work holds a tracking clock from an event's enqueue until its attempt
+	// ends, so the clock is quiet only when every event waits on a timer.
+	work clock.Tracker
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -151,7 +154,7 @@ func WithObserver(f func(Invocation)) Option { return func(i *Invoker) { i.obser
 
 // New starts cfg.Concurrency workers that call h. Close stops them.
 func New(clk clock.Clock, h Handler, cfg Config, log zerolog.Logger, opts ...Option) *Invoker {
-	i := &Invoker{cfg: cfg.withDefaults(), clock: clk, handler: h, log: log}
+	i := &Invoker{cfg: cfg.withDefaults(), clock: clk, handler: h, log: log, work: clock.TrackerOf(clk)}
 	i.cond = sync.NewCond(&i.mu)
 	for _, o := range opts {
 		o(i)
@@ -186,6 +189,7 @@ func (i *Invoker) enqueue(it item, fresh bool) {
 		i.stats.Throttled++
 	}
 	i.queue = append(i.queue, it)
+	i.work.Begin()
 	i.cond.Signal()
 }
 
@@ -210,6 +214,7 @@ func (i *Invoker) worker() {
 
 		i.mu.Lock()
 		i.busy--
+		i.work.End() // after run scheduled any retry and observed the end
 		i.mu.Unlock()
 	}
 }
@@ -324,6 +329,10 @@ func (i *Invoker) Stats() Stats {
 func (i *Invoker) Close() {
 	i.mu.Lock()
 	i.closed = true
+	for range i.queue {
+		i.work.End() // abandoned: no longer work the clock waits for
+	}
+	i.queue = nil
 	i.cond.Broadcast()
 	i.mu.Unlock()
 	i.wg.Wait()

@@ -45,6 +45,9 @@ type Verifier struct {
 	Objects  Objects
 	Clock    Clock
 	Prefix   string // DefaultPrefix when empty
+	// AcceptedPrefix is where accepted uploads are copied; AcceptedPrefix
+	// (the package constant) when empty.
+	AcceptedPrefix string
 	// Record, when set, is called with every decision.
 	Record func(Decision)
 	// KeepRejected leaves rejected uploads in place, as the reference does;
@@ -145,7 +148,11 @@ func (v *Verifier) acceptedKey(key string) string {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return AcceptedPrefix + strings.TrimPrefix(key, prefix)
+	accepted := v.AcceptedPrefix
+	if accepted == "" {
+		accepted = AcceptedPrefix
+	}
+	return accepted + strings.TrimPrefix(key, prefix)
 }
 
 // accept copies the upload to accepted/<name> and removes it from uploads/.

@@ -141,11 +141,45 @@ type Stats struct {
 	Dropped    int64 `json:"dropped"`
 }
 
+// Observer hears of every delivery the queue schedules and of its end, so
+// that a caller can tell which keys still have events on their way.
+//
+// Scheduled is called once per delivery (a duplicated record is two) before
+// Publish returns; a coalesced write schedules none. Ended is called once
+// per delivery after the sink has returned, or with delivered false when the
+// delivery was dropped for its age. Both are called without the queue's
+// lock held, and MUST NOT call back into the queue.
+type Observer interface {
+	Scheduled(rec events.S3EventRecord)
+	Ended(rec events.S3EventRecord, delivered bool)
+}
+
+// Option configures a Queue.
+type Option func(*Queue)
+
+// WithObserver reports every delivery's start and end to o.
+func WithObserver(o Observer) Option { return func(q *Queue) { q.observer = o } }
+
+type noObserver struct{}
+
+func (noObserver) Scheduled(events.S3EventRecord)   {}
+func (noObserver) Ended(events.S3EventRecord, bool) {}
+
+var _ Observer = noObserver{}
+
 // Queue applies a Model between the fake S3 and a Sink.
+//
+// On a clock that is a clock.Tracker, the queue holds the clock while
+// Publish runs, so that a record on its way to a timer or to the sink keeps
+// the clock from looking quiet; a delayed delivery waits on its timer
+// unheld, and the timer's callback counts as running while it calls the
+// sink.
 type Queue struct {
-	model Model
-	clock clock.Clock
-	sink  Sink
+	model    Model
+	clock    clock.Clock
+	work     clock.Tracker
+	sink     Sink
+	observer Observer
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -159,13 +193,18 @@ type pendingRecord struct {
 }
 
 // NewQueue returns a queue that delivers to sink on clk.
-func NewQueue(clk clock.Clock, sink Sink, m Model, log zerolog.Logger) *Queue {
+func NewQueue(clk clock.Clock, sink Sink, m Model, log zerolog.Logger, opts ...Option) *Queue {
 	q := &Queue{
-		model:   m,
-		clock:   clk,
-		sink:    sink,
-		rng:     rand.New(rand.NewPCG(m.Seed, 0x5eed0e7e)),
-		pending: make(map[string]*pendingRecord),
+		model:    m,
+		clock:    clk,
+		work:     clock.TrackerOf(clk),
+		sink:     sink,
+		observer: noObserver{},
+		rng:      rand.New(rand.NewPCG(m.Seed, 0x5eed0e7e)),
+		pending:  make(map[string]*pendingRecord),
+	}
+	for _, o := range opts {
+		o(q)
 	}
 	delay := "0"
 	if m.Delay != nil {
@@ -178,15 +217,20 @@ func NewQueue(clk clock.Clock, sink Sink, m Model, log zerolog.Logger) *Queue {
 }
 
 // Publish hands a record to the model. Without delay and faults it calls the
-// sink before returning.
+// sink before returning. Every delivery it schedules is reported to the
+// Observer before it returns.
 func (q *Queue) Publish(rec events.S3EventRecord) {
+	q.work.Begin()
+	defer q.work.End()
 	q.mu.Lock()
 	q.stats.Published++
 	immediate := q.model.Delay == nil && q.model.ReorderWindow == 0 && q.model.Duplicates == 0
 	if immediate {
 		q.stats.Delivered++
 		q.mu.Unlock()
+		q.observer.Scheduled(rec)
 		q.sink(rec)
+		q.observer.Ended(rec, true)
 		return
 	}
 	id := rec.S3.Bucket.Name + "/" + rec.S3.Object.URLDecodedKey
@@ -213,6 +257,9 @@ func (q *Queue) Publish(rec events.S3EventRecord) {
 	q.inQueue += copies
 	q.mu.Unlock()
 
+	for range copies {
+		q.observer.Scheduled(rec)
+	}
 	for i, d := range delays {
 		first := i == 0
 		if d <= 0 {
@@ -255,6 +302,7 @@ func (q *Queue) deliver(id string, p *pendingRecord, delay time.Duration, first 
 	q.mu.Lock()
 	q.inQueue--
 	q.mu.Unlock()
+	q.observer.Ended(rec, !drop)
 }
 
 // InFlight returns the number of scheduled, undelivered records.

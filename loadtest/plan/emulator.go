@@ -30,6 +30,8 @@ func (s Stack) StartOptions(clk clock.Clock, log zerolog.Logger) emulator.StartO
 			Strategy: s.Strategy, Method: method, URLExpiry: s.URLExpiry, TokenTTL: s.TokenTTL,
 			KeepRejected: s.KeepRejected, Clock: clk, Delivery: s.Delivery, Lambda: s.LambdaConfig(),
 			FunctionErrorRate: s.LambdaErrorRate, Logger: log,
+			VerifyFunction: s.Functions.Verify, IssueFunction: s.Functions.Issue,
+			FunctionEnv: s.Functions.Env, FunctionTimeout: s.Functions.Timeout,
 		},
 	}
 	o.MemcachedHashing, o.VerifierMemcachedHashing = s.MemcachedHashing, s.VerifierMemcachedHashing

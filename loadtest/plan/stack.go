@@ -49,6 +49,10 @@ type Stack struct {
 	// before running (a function error), to exercise retries. 0..1.
 	LambdaErrorRate float64
 
+	// Functions, when set, replace the in-process verifier and issuer
+	// with function processes run over the Lambda Runtime API.
+	Functions Functions
+
 	// MemcachedHashing is the key placement of the memcached clients:
 	// modulo (gomemcache), ketama (the AWS ElastiCache Cluster Client),
 	// ketama-md5 or rendezvous (pymemcache); "" is modulo. Of a memcached
@@ -59,6 +63,15 @@ type Stack struct {
 	// placement, MemcachedHashing then being the issuer's: an issuer and a
 	// verifier that look for a token on different nodes.
 	VerifierMemcachedHashing memcached.Hashing
+}
+
+// Functions are the --verify-function, --issue-function, --function-env
+// and --function-timeout settings (DESIGN §4, "Functions"); emulator.New
+// checks them. Only serve has the flags so far.
+type Functions struct {
+	Verify, Issue string        // command lines, split like a shell's
+	Env           []string      // K=V each, added to the functions' environment
+	Timeout       time.Duration // 0: runtimeapi.DefaultTimeout
 }
 
 // ClockKind names the run's clock.

@@ -121,43 +121,23 @@ func (l *Local) Settle(ctx context.Context, limit time.Duration) error {
 // (Settle) would let them finish.
 var ErrNeedsClock = errors.New("in-flight work waits on the virtual clock")
 
-// WaitKeys implements Settler.
+// WaitKeys implements Settler with the emulator's per-key completion; it
+// does not move the clock.
 func (l *Local) WaitKeys(ctx context.Context, keys []string) error {
-	return l.run.Settle(ctx, settleLimit)
+	err := l.run.WaitKeys(ctx, keys)
+	if errors.Is(err, emulator.ErrNeedsClock) {
+		return fmt.Errorf("%w: %w", ErrNeedsClock, err)
+	}
+	return err
 }
-
-// settleLimit bounds the virtual time WaitKeys may move: Lambda's longest
-// event age plus its retries.
-const settleLimit = 7 * time.Hour
 
 // Virtual implements Clocked; nil on the real clock.
 func (l *Local) Virtual() *clock.Virtual { return l.virtual }
 
-// StepTo implements Clocked.
+// StepTo implements Clocked with clock.StepTo: timer by timer, each step
+// after the emulator has finished what the last one started.
 func (l *Local) StepTo(ctx context.Context, to time.Time) error {
-	v := l.virtual
-	for {
-		if err := l.waitQuiet(ctx); err != nil {
-			return err
-		}
-		next, ok := v.NextDeadline()
-		if !ok || next.After(to) {
-			v.Advance(max(0, to.Sub(v.Now())))
-			return l.waitQuiet(ctx)
-		}
-		v.Advance(max(0, next.Sub(v.Now())))
-	}
-}
-
-func (l *Local) waitQuiet(ctx context.Context) error {
-	for l.virtual.Running() > 0 || l.run.Invoker.Busy() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Microsecond):
-		}
-	}
-	return nil
+	return clock.StepTo(ctx, l.virtual, to)
 }
 
 // Memcached implements Faultable; nil when the strategy keeps no tokens.
