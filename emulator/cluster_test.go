@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/uploadonce/uploadonce/emulator"
-	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -30,7 +30,7 @@ func (s *stack) health(t *testing.T) emulator.Health {
 // through the configuration endpoint; health lists every node, and a node
 // added later, with the endpoint and the placement.
 func TestHealthOfACluster(t *testing.T) {
-	s := start(t, "embedded:3", func(o *emulator.StartOptions) { o.MemcachedHashing = memcached.HashingKetama })
+	s := start(t, "embedded:3", func(o *emulator.StartOptions) { o.MemcachedHashing = cluster.HashingKetama })
 	h := s.health(t).Memcached
 	addrs := s.Memcached.Addrs()
 	if len(h.Addrs) != 3 || !slices.Equal(h.Addrs, addrs) || h.ConfigEndpoint != addrs[0] || h.Hashing != "ketama" || h.VerifierHashing != "" {
@@ -46,8 +46,9 @@ func TestHealthOfACluster(t *testing.T) {
 	if got := s.health(t).Memcached.Addrs; len(got) != 4 || got[3] != added {
 		t.Fatalf("health after AddNode: addrs %v, want 4 ending with %s", got, added)
 	}
-	s.clock.Advance(memcached.DefaultRefreshInterval)
-	s.settle(t)
+	// The first command after the refresh interval rediscovers the nodes.
+	s.clock.Advance(cluster.DefaultRefreshInterval)
+	s.uploadAll(t, "body")
 	if got := s.MemcachedClients[0].Addrs(); len(got) != 4 {
 		t.Fatalf("the client after a refresh: %v, want 4 nodes", got)
 	}
@@ -59,7 +60,7 @@ func TestHealthOfACluster(t *testing.T) {
 // token-missing, about 2/3 of them.
 func TestMixedPlacement(t *testing.T) {
 	s := start(t, "embedded:3", func(o *emulator.StartOptions) {
-		o.MemcachedHashing, o.VerifierMemcachedHashing = memcached.HashingRendezvous, memcached.HashingModulo
+		o.MemcachedHashing, o.VerifierMemcachedHashing = cluster.HashingRendezvous, cluster.HashingModulo
 	})
 	if h := s.health(t).Memcached; h.Hashing != "rendezvous" || h.VerifierHashing != "modulo" || len(s.MemcachedClients) != 2 {
 		t.Fatalf("health memcached = %+v with %d clients; want rendezvous, verifier modulo, 2 clients", h, len(s.MemcachedClients))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -28,14 +29,14 @@ type StartOptions struct {
 	// Concurrency sizes the memcached client's idle connection pool.
 	Concurrency int
 	// MemcachedHashing is the memcached clients' key placement;
-	// memcached.DefaultHashing when empty. VerifierMemcachedHashing, when
+	// cluster.DefaultHashing when empty. VerifierMemcachedHashing, when
 	// set and different, gives the verifier a client of its own that
 	// places keys that way (see Config.VerifierCache).
-	MemcachedHashing         memcached.Hashing
-	VerifierMemcachedHashing memcached.Hashing
+	MemcachedHashing         cluster.Hashing
+	VerifierMemcachedHashing cluster.Hashing
 	// MemcachedRefresh is how often the clients of a memcached with a
 	// configuration endpoint (embedded) rediscover its nodes, on Clock;
-	// memcached.DefaultRefreshInterval when zero.
+	// cluster.DefaultRefreshInterval when zero.
 	MemcachedRefresh time.Duration
 }
 
@@ -47,7 +48,7 @@ type Running struct {
 	Memcached *memcached.Server
 	// MemcachedClients are the issuer's client and, when it places keys
 	// differently, the verifier's.
-	MemcachedClients []*memcached.Client
+	MemcachedClients []*cluster.Client
 	server           *http.Server
 	done             chan error
 }
@@ -117,24 +118,24 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 // openClients opens the issuer's memcached client and, for a different
 // verifier placement, the verifier's, and describes them in cfg. A
 // memcached with a configuration endpoint is discovered through it, as an
-// ElastiCache cluster is, with refreshes on the emulator's clock.
+// ElastiCache cluster is, with refreshes due on the emulator's clock.
 func (r *Running) openClients(ctx context.Context, o StartOptions, cfg *Config) error {
 	mc := r.Memcached
-	opts := []memcached.ClientOption{
-		memcached.WithPoolSize(max(o.Concurrency, o.Lambda.Concurrency, 64)),
-		memcached.WithClientLogger(o.Logger.With().Str("component", "memcached-client").Logger()),
-		memcached.WithRefreshInterval(o.MemcachedRefresh),
+	opts := []cluster.Option{
+		cluster.WithPoolSize(max(o.Concurrency, o.Lambda.Concurrency, 64)),
+		cluster.WithLogger(o.Logger.With().Str("component", "memcached-client").Logger()),
+		cluster.WithRefreshInterval(o.MemcachedRefresh),
 	}
 	addrs := mc.Addrs()
 	if ep := mc.ConfigEndpoint(); ep != "" {
 		addrs = []string{ep}
-		opts = append(opts, memcached.WithDiscovery(memcached.DiscoveryElastiCache))
+		opts = append(opts, cluster.WithDiscovery(cluster.DiscoveryElastiCache))
 		if o.Clock != nil {
-			opts = append(opts, memcached.WithRefreshClock(o.Clock))
+			opts = append(opts, cluster.WithClock(o.Clock))
 		}
 	}
-	hashing := orDefault(o.MemcachedHashing, memcached.DefaultHashing)
-	issuer, err := memcached.OpenClient(ctx, addrs, append(opts, memcached.WithHashing(hashing))...)
+	hashing := orDefault(o.MemcachedHashing, cluster.DefaultHashing)
+	issuer, err := cluster.Open(ctx, addrs, append(opts, cluster.WithHashing(hashing))...)
 	if err != nil {
 		return fmt.Errorf("memcached client: %w", err)
 	}
@@ -143,7 +144,7 @@ func (r *Running) openClients(ctx context.Context, o StartOptions, cfg *Config) 
 	cfg.Memcache = MemcachedInfo{Kind: mc.Kind(), Addrs: mc.Addrs(), Nodes: mc.Addrs, ConfigEndpoint: mc.ConfigEndpoint(),
 		Hashing: string(hashing)}
 	if v := o.VerifierMemcachedHashing; v != "" && v != hashing {
-		verifier, err := memcached.OpenClient(ctx, addrs, append(opts, memcached.WithHashing(v))...)
+		verifier, err := cluster.Open(ctx, addrs, append(opts, cluster.WithHashing(v))...)
 		if err != nil {
 			return fmt.Errorf("verifier memcached client: %w", err)
 		}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -12,7 +12,7 @@ import (
 
 // clustered is urls URLs issued at 0 s on embedded:nodes with placement h,
 // each uploaded once at upload, with faults.
-func clustered(nodes int, h memcached.Hashing, urls int, upload time.Duration, faults ...plan.Fault) plan.Plan {
+func clustered(nodes int, h cluster.Hashing, urls int, upload time.Duration, faults ...plan.Fault) plan.Plan {
 	p := faulted(onetime.CAS, urls, 1, faults...)
 	p.Stack.Memcached.Nodes = nodes
 	p.Stack.MemcachedHashing = h
@@ -36,17 +36,17 @@ func TestNodeChanges(t *testing.T) {
 		failClosed bool
 	}{
 		// Uploaded after the refresh: crc mod 3 vs mod 4 moves 3/4.
-		{"add/modulo", clustered(3, memcached.HashingModulo, 200, 90*time.Second, add), 120, 180, false},
+		{"add/modulo", clustered(3, cluster.HashingModulo, 200, 90*time.Second, add), 120, 180, false},
 		// Ketama moves only the keys the new node's points take, ~1/4.
-		{"add/ketama", clustered(3, memcached.HashingKetama, 200, 90*time.Second, add), 15, 90, false},
+		{"add/ketama", clustered(3, cluster.HashingKetama, 200, 90*time.Second, add), 15, 90, false},
 		// Uploaded before anyone saw the change: nothing is lost yet.
-		{"add/before the refresh", clustered(3, memcached.HashingModulo, 200, 30*time.Second, add), 0, 0, false},
+		{"add/before the refresh", clustered(3, cluster.HashingModulo, 200, 30*time.Second, add), 0, 0, false},
 		// Removing 1 of 4 loses the tokens it held, ~1/4 with rendezvous.
-		{"remove/rendezvous", clustered(4, memcached.HashingRendezvous, 200, 90*time.Second, remove), 15, 90, false},
+		{"remove/rendezvous", clustered(4, cluster.HashingRendezvous, 200, 90*time.Second, remove), 15, 90, false},
 		// Uploaded before the refresh, the verifier still dials the removed
 		// node: it fails closed, and Lambda's retry at 90 s, after the
 		// refresh, finds the token gone.
-		{"remove/before the refresh", clustered(4, memcached.HashingRendezvous, 200, 30*time.Second, remove), 15, 90, true},
+		{"remove/before the refresh", clustered(4, cluster.HashingRendezvous, 200, 30*time.Second, remove), 15, 90, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := run(t, tc.p)

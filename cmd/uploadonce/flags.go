@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
@@ -66,7 +67,7 @@ func (v memcachedValue) Set(s string) error {
 	return err
 }
 
-type hashingValue struct{ p *memcached.Hashing }
+type hashingValue struct{ p *cluster.Hashing }
 
 func (v hashingValue) String() string {
 	if v.p == nil {
@@ -76,7 +77,7 @@ func (v hashingValue) String() string {
 }
 
 func (v hashingValue) Set(s string) error {
-	h, err := memcached.ParseHashing(s)
+	h, err := cluster.ParseHashing(s)
 	*v.p = h
 	return err
 }

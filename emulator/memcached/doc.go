@@ -23,14 +23,10 @@
 // An embedded cluster also grows and shrinks (AddNode, RemoveNode),
 // publishing each change to `config get cluster`.
 //
-// [NewClient] builds a gomemcache client sized for a load's concurrency.
-// [OpenClient] builds one with a key placement of its own ([Hashing]:
-// gomemcache's modulo, the AWS ElastiCache Cluster Client's ketama,
-// pymemcache's rendezvous, each a [Selector]) and, with
-// [DiscoveryElastiCache], the node list a configuration endpoint gives,
-// refreshed every [DefaultRefreshInterval] on a clock the caller chooses.
-// testdata/placement holds key-to-node tables the client libraries
-// computed themselves, and the tests hold the selectors to them.
+// [NewClient] builds a gomemcache client sized for a load's concurrency;
+// package cluster builds clients with another key placement, or that
+// discover an ElastiCache cluster's nodes (as the embedded cluster serves
+// them).
 //
 // The conformance suite in conformance_test.go runs one set of behaviours
 // against every kind available, so the embedded server is held to what the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -197,7 +198,7 @@ func (c connLimit) End(_ context.Context, mc Memcached) (string, error) {
 }
 
 // nodeChange adds or removes a node of the cluster. Clients that discover
-// it see the change on their next refresh (memcached.DefaultRefreshInterval
+// it see the change on their next refresh (cluster.DefaultRefreshInterval
 // on the run clock); from then on a token whose key moved is looked for on
 // a node that does not hold it.
 type nodeChange struct{ add bool }
@@ -214,7 +215,7 @@ func (n nodeChange) Inject(ctx context.Context, mc Memcached) (string, error) {
 		}
 		return "", fmt.Errorf("%s: this %s memcached cannot change its nodes: %w", kind, mc.Kind(), ErrUnsupported)
 	}
-	refresh := fmt.Sprintf("; clients see it on their next discovery refresh (every %s)", memcached.DefaultRefreshInterval)
+	refresh := fmt.Sprintf("; clients see it when they next rediscover the nodes (at most every %s)", cluster.DefaultRefreshInterval)
 	if n.add {
 		addr, err := sc.AddNode(ctx)
 		return "node " + addr + " added" + refresh + ": tokens whose keys move to it are lost", err

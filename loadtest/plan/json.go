@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 )
 
 // The JSON form of a plan, as reports carry it: snake_case names, as the
@@ -101,7 +101,7 @@ func (s Stack) json() stackJSON {
 		KeepRejected: s.KeepRejected, EventDelay: delay, EventDuplicates: s.Delivery.Duplicates,
 		EventReorder: dur(s.Delivery.ReorderWindow), EventCoalesce: s.Delivery.Coalesce, MaxEventAge: dur(s.MaxEventAge),
 		LambdaConcurrency: s.LambdaConcurrency, LambdaRetries: s.LambdaRetries, LambdaErrorRate: s.LambdaErrorRate}
-	out.MemcachedHashing = string(cmp.Or(s.MemcachedHashing, memcached.DefaultHashing))
+	out.MemcachedHashing = string(cmp.Or(s.MemcachedHashing, cluster.DefaultHashing))
 	if s.VerifierMemcachedHashing != "" && s.VerifierMemcachedHashing != s.MemcachedHashing {
 		out.VerifierMemcachedHashing = string(s.VerifierMemcachedHashing)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -78,7 +79,7 @@ func TestPlanJSON(t *testing.T) {
 	if strings.Contains(string(b), "URLExpiry") || strings.Contains(string(b), "30000000000") || strings.Contains(string(b), "verifier_") {
 		t.Errorf("plan JSON has Go names, nanoseconds or a verifier placement of its own:\n%s", b)
 	}
-	p.Stack.MemcachedHashing, p.Stack.VerifierMemcachedHashing = memcached.HashingRendezvous, memcached.HashingModulo
+	p.Stack.MemcachedHashing, p.Stack.VerifierMemcachedHashing = cluster.HashingRendezvous, cluster.HashingModulo
 	if b, _ = json.Marshal(p); !strings.Contains(string(b), `"memcached_hashing":"rendezvous","verifier_memcached_hashing":"modulo"`) {
 		t.Errorf("mixed placement missing from the plan JSON:\n%s", b)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
@@ -58,11 +59,11 @@ type Stack struct {
 	// ketama-md5 or rendezvous (pymemcache); "" is modulo. Of a memcached
 	// with a configuration endpoint (embedded) the clients discover the
 	// nodes, as ElastiCache clients do.
-	MemcachedHashing memcached.Hashing
+	MemcachedHashing cluster.Hashing
 	// VerifierMemcachedHashing, when set and different, is the verifier's
 	// placement, MemcachedHashing then being the issuer's: an issuer and a
 	// verifier that look for a token on different nodes.
-	VerifierMemcachedHashing memcached.Hashing
+	VerifierMemcachedHashing cluster.Hashing
 }
 
 // Functions are the --verify-function, --issue-function, --function-env
@@ -212,10 +213,10 @@ func (s Stack) validateMemcached(fe *fieldErrs) {
 }
 
 func (s Stack) validatePlacement(fe *fieldErrs) {
-	if _, err := memcached.ParseHashing(string(s.MemcachedHashing)); err != nil {
+	if _, err := cluster.ParseHashing(string(s.MemcachedHashing)); err != nil {
 		fe.add("memcached_hashing", "%v", err)
 	}
-	if _, err := memcached.ParseHashing(string(s.VerifierMemcachedHashing)); err != nil {
+	if _, err := cluster.ParseHashing(string(s.VerifierMemcachedHashing)); err != nil {
 		fe.add("verifier_memcached_hashing", "%v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -75,15 +76,15 @@ func (s *Scenario) stack(strategy string) (plan.Stack, error) {
 	st.MemcachedMemoryMB = s.MemcachedMemoryMB
 	for _, h := range []struct {
 		field, value string
-		to           *memcached.Hashing
+		to           *cluster.Hashing
 	}{
 		{"memcached_hashing", s.MemcachedHashing, &st.MemcachedHashing},
 		{"verifier_memcached_hashing", s.VerifierMemcachedHashing, &st.VerifierMemcachedHashing},
 	} {
-		if _, err := memcached.ParseHashing(h.value); err != nil {
+		if _, err := cluster.ParseHashing(h.value); err != nil {
 			bad(h.field, err)
 		}
-		*h.to = memcached.Hashing(h.value)
+		*h.to = cluster.Hashing(h.value)
 	}
 	st.URLExpiry = orDur(s.URLExpiry.D(), st.URLExpiry)
 	st.TokenTTL = orDur(s.TokenTTL.D(), st.TokenTTL)

@@ -31,7 +31,7 @@ type Scenario struct {
 	Faults      []Fault       `yaml:"faults"`
 	Expect      expect.Expect `yaml:"expect"`
 
-	// MemcachedHashing is the clients' key placement (memcached.Hashing);
+	// MemcachedHashing is the clients' key placement (cluster.Hashing);
 	// VerifierMemcachedHashing the verifier's when it differs.
 	MemcachedHashing         string `yaml:"memcached_hashing"`
 	VerifierMemcachedHashing string `yaml:"verifier_memcached_hashing"`

@@ -1,4 +1,4 @@
-package memcached
+package cluster
 
 import (
 	"crypto/md5"

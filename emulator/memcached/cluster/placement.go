@@ -1,4 +1,4 @@
-package memcached
+package cluster
 
 import (
 	"errors"
@@ -121,11 +121,17 @@ func (n Node) validate() error {
 // ParseNode reads HOST:PORT. An IP literal becomes the node's IP, anything
 // else its Host (unresolved). It does no I/O.
 func ParseNode(addr string) (Node, error) {
-	if err := checkHostPort(addr); err != nil {
-		return Node{}, fmt.Errorf("memcached node %q: %w", addr, err)
+	host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+	if err != nil {
+		return Node{}, fmt.Errorf("memcached node %q: want HOST:PORT: %w", addr, err)
 	}
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
+	p, err := strconv.Atoi(port)
+	switch {
+	case host == "" || strings.ContainsAny(host, " \t/"):
+		return Node{}, fmt.Errorf("memcached node %q: want a host", addr)
+	case err != nil || p < 1 || p > 65535:
+		return Node{}, fmt.Errorf("memcached node %q: port %q must be an integer in 1..65535", addr, port)
+	}
 	if net.ParseIP(host) != nil {
 		return Node{IP: host, Port: p}, nil
 	}
@@ -138,6 +144,8 @@ func ParseNode(addr string) (Node, error) {
 type Selector struct {
 	hashing Hashing
 	state   atomic.Pointer[placed]
+	// before, when set, runs before every pick: a Client's due refresh.
+	before func()
 }
 
 var _ memcache.ServerSelector = (*Selector)(nil)
@@ -207,6 +215,9 @@ func (s *Selector) Pick(key string) (Node, bool) {
 
 // PickServer implements memcache.ServerSelector.
 func (s *Selector) PickServer(key string) (net.Addr, error) {
+	if s.before != nil {
+		s.before()
+	}
 	p := s.state.Load()
 	if len(p.nodes) == 0 {
 		return nil, memcache.ErrNoServers
@@ -216,6 +227,9 @@ func (s *Selector) PickServer(key string) (net.Addr, error) {
 
 // Each implements memcache.ServerSelector.
 func (s *Selector) Each(f func(net.Addr) error) error {
+	if s.before != nil {
+		s.before()
+	}
 	for _, a := range s.state.Load().addrs {
 		if err := f(a); err != nil {
 			return err
