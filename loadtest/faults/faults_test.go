@@ -153,7 +153,7 @@ func TestNodeChangeFailpoints(t *testing.T) {
 	mc := &scalingMC{fakeMC: fakeMC{kind: memcached.KindEmbedded}, nodes: []string{"n0", "n1", "n2"}}
 	add, remove := New(plan.Fault{Kind: plan.FaultMemcachedAddNode}), New(plan.Fault{Kind: plan.FaultMemcachedRemoveNode})
 	effect, err := add.Inject(ctx, mc)
-	if err != nil || len(mc.nodes) != 4 || !strings.Contains(effect, "node n3 added") || !strings.Contains(effect, "next discovery refresh") {
+	if err != nil || len(mc.nodes) != 4 || !strings.Contains(effect, "node n3 added") || !strings.Contains(effect, "when they next rediscover the nodes") {
 		t.Fatalf("add-node: %q, %v, nodes %v", effect, err, mc.nodes)
 	}
 	effect, err = remove.Inject(ctx, mc)
