@@ -91,3 +91,40 @@ func TestMixedPlacement(t *testing.T) {
 		t.Fatalf("%d of %d rejected, want about 2/3 (25..55)", missing, n)
 	}
 }
+
+// TestFunctionDiscoversTheCluster runs cmd/lambda as both functions on
+// embedded:3: the emulator hands them the configuration endpoint with
+// MEMCACHED_DISCOVERY=elasticache, as the SAM template does, and the
+// functions spread the tokens over the three nodes they discover (a
+// function that took the endpoint for the only node would put them all on
+// the first) and find each again.
+func TestFunctionDiscoversTheCluster(t *testing.T) {
+	bin := buildLambda(t)
+	s := start(t, "embedded:3", func(o *emulator.StartOptions) {
+		o.VerifyFunction, o.IssueFunction = bin, bin
+		o.MemcachedHashing = cluster.HashingKetama
+		o.Lambda.Concurrency = 2
+	})
+	const n = 30
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = s.uploadAll(t, "body")
+	}
+	s.settle(t)
+	for _, k := range keys {
+		if acc, rej := s.decisionsFor(t, k); acc != 1 || rej != 0 {
+			t.Fatalf("%s: accepted %d, rejected %d; want 1, 0", k, acc, rej)
+		}
+	}
+	var total uint64
+	for i, e := range s.Memcached.EmbeddedNodes() {
+		items := e.Stats().CurrItems
+		if items == 0 {
+			t.Errorf("node %d holds none of the %d tokens", i, n)
+		}
+		total += items
+	}
+	if total != n {
+		t.Fatalf("the nodes hold %d items, want %d", total, n)
+	}
+}

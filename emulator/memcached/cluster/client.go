@@ -151,7 +151,12 @@ func Open(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 		if err != nil {
 			return nil, err
 		}
-		nodes[i] = resolveNode(ctx, n)
+		if cfg.hashing == HashingKetama || cfg.hashing == HashingKetamaMD5 {
+			// spymemcached names a node by its resolved address,
+			// "host/ip:port"; the others need no lookup.
+			n = resolveNode(ctx, n)
+		}
+		nodes[i] = n
 	}
 	sel, err := NewSelector(cfg.hashing, nil)
 	if err != nil {
