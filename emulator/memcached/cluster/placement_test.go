@@ -332,3 +332,36 @@ func TestScaleOutSpread(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedPlacementMisses measures, on the reference keys and the 3 nodes
+// of case "three", how often two placements put a key on different nodes:
+// the share of tokens a verifier never finds when the issuer places keys
+// the other way. README.md quotes the matrix.
+func TestMixedPlacementMisses(t *testing.T) {
+	var three []Node
+	for _, c := range readPlacementCases(t) {
+		if c.name == "three" {
+			three = c.nodes
+		}
+	}
+	keys := readLines(t, "keys.txt")[:1000]
+	hs := Hashings()
+	for i, a := range hs {
+		for _, b := range hs[i+1:] {
+			sa, _ := NewSelector(a, three)
+			sb, _ := NewSelector(b, three)
+			miss := 0
+			for _, k := range keys {
+				x, _ := sa.Pick(k)
+				y, _ := sb.Pick(k)
+				if x != y {
+					miss++
+				}
+			}
+			t.Logf("issuer %s, verifier %s: %d of %d keys on another node (%.3f)", a, b, miss, len(keys), float64(miss)/1000)
+			if miss < 600 || miss > 740 { // 2/3 if independent
+				t.Errorf("%s vs %s: %d of 1000 differ, want about 2/3", a, b, miss)
+			}
+		}
+	}
+}
