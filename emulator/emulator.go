@@ -157,6 +157,7 @@ func New(cfg Config) (*Emulator, error) {
 	e.S3 = fakes3.New(fakes3.Config{Region: cfg.Region, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
 		Clock: cfg.Clock, Logger: cfg.Logger.With().Str("component", "s3").Logger(), Notify: e.onWrite, MaxObjectBytes: cfg.MaxObjectBytes,
 		SigV2: cfg.SigV2})
+	registerS3(e.registry, e.S3.Stats())
 	if err := e.S3.CreateBucket(cfg.Bucket, cfg.Strategy == onetime.Versioning); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}
@@ -330,11 +331,9 @@ func (e *Emulator) onDecisionRecorded(d onetime.Decision) {
 	subs := e.onDecision
 	e.mu.Unlock()
 	e.metrics.decisions.WithLabelValues(d.Decision, string(d.Reason)).Inc()
-	ev := e.log.Debug()
-	if d.Decision == onetime.Accepted {
-		ev = e.log.Info()
-	}
-	ev.Str("key", d.Key).Str("decision", d.Decision).Str("reason", string(d.Reason)).Str("sequencer", d.Sequencer).
+	// Every decision at info, rejections included: what a user of serve
+	// watches for. Load runs log at warn.
+	e.log.Info().Str("key", d.Key).Str("decision", d.Decision).Str("reason", string(d.Reason)).Str("sequencer", d.Sequencer).
 		Str("detail", d.Detail).Msg("verifier decision")
 	for _, f := range subs {
 		f(d)

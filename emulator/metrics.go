@@ -1,7 +1,11 @@
 package emulator
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/uploadonce/uploadonce/emulator/fakes3"
 )
 
 // metrics are the emulator's Prometheus series, on its own registry.
@@ -13,7 +17,6 @@ type metrics struct {
 	invocations      prometheus.Counter
 	invocationErrors prometheus.Counter
 	decisions        *prometheus.CounterVec
-	s3Requests       *prometheus.GaugeVec
 	pending          prometheus.Gauge
 }
 
@@ -26,21 +29,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		invocations:      prometheus.NewCounter(prometheus.CounterOpts{Name: "uploadonce_lambda_invocations_total", Help: "Verifier invocations, retries included."}),
 		invocationErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "uploadonce_lambda_errors_total", Help: "Verifier invocations that returned an error."}),
 		decisions:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "uploadonce_decisions_total", Help: "Verifier decisions."}, []string{"decision", "reason"}),
-		s3Requests:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "uploadonce_s3_requests", Help: "S3 requests served, by operation."}, []string{"op"}),
 		pending:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "uploadonce_pending_events", Help: "Events in delivery or in the invoker."}),
 	}
-	reg.MustRegister(m.issued, m.issueErrors, m.issueSeconds, m.eventsDelivered, m.invocations, m.invocationErrors, m.decisions, m.s3Requests, m.pending)
+	reg.MustRegister(m.issued, m.issueErrors, m.issueSeconds, m.eventsDelivered, m.invocations, m.invocationErrors, m.decisions, m.pending)
 	return m
 }
 
-// refreshGauges copies counters kept elsewhere into gauges before a scrape.
-func (e *Emulator) refreshGauges() {
-	st := e.S3.Stats()
-	for op, v := range map[string]int64{
-		"put": st.Put.Load(), "post": st.Post.Load(), "copy": st.Copy.Load(), "get": st.Get.Load(),
-		"head": st.Head.Load(), "list": st.List.Load(), "delete": st.Delete.Load(), "other": st.Other.Load(), "denied": st.Denied.Load(),
+// registerS3 exposes the fake S3's request counters, which it keeps
+// itself, as the counter uploadonce_s3_requests_total{op}: read at scrape
+// time, never copied.
+func registerS3(reg *prometheus.Registry, st *fakes3.Stats) {
+	for op, v := range map[string]*atomic.Int64{
+		"put": &st.Put, "post": &st.Post, "copy": &st.Copy, "get": &st.Get, "head": &st.Head, "list": &st.List,
+		"delete": &st.Delete, "other": &st.Other, "denied": &st.Denied,
 	} {
-		e.metrics.s3Requests.WithLabelValues(op).Set(float64(v))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "uploadonce_s3_requests_total",
+			Help:        "S3 requests served, by operation; denied ones are also counted under their operation.",
+			ConstLabels: prometheus.Labels{"op": op}}, func() float64 { return float64(v.Load()) }))
 	}
+}
+
+// refreshGauges copies gauges kept elsewhere before a scrape.
+func (e *Emulator) refreshGauges() {
 	e.metrics.pending.Set(float64(e.Queue.InFlight() + e.Invoker.Pending()))
 }

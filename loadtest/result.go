@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/history"
+	"github.com/uploadonce/uploadonce/loadtest/metrics"
 	"github.com/uploadonce/uploadonce/loadtest/report"
 	"github.com/uploadonce/uploadonce/loadtest/target"
 )
@@ -119,7 +122,7 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 	in := report.Inputs{Plan: e.p, Strategy: e.desc.Strategy, Clock: meta.Clock, Partial: partial,
 		Memcached: report.Memcached{Kind: e.desc.MemcachedKind, Addrs: e.desc.MemcachedAddr}, Check: res.Check,
 		Collector: e.collector, Wall: time.Since(wallStart), LateSends: e.cl.LateSends(), Invoker: rt.Invoker, Queue: rt.Queue,
-		S3: after.s3.Sub(before.s3), Notes: e.notes}
+		S3: after.s3.Sub(before.s3), Notes: e.notes, Faults: h.Meta.Faults}
 	switch {
 	case e.desc.MemcachedKind == "none":
 		in.MemcachedExact = true // no memcached, no commands
@@ -127,9 +130,33 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 		in.MemcachedOps = after.mc.Sub(before.mc)
 		in.MemcachedExact = !e.faults.Restarted()
 	}
+	in.MemcachedCapacity = e.probeCapacity(in.MemcachedOps, int64(res.Check.Counts.Tokens))
 	res.Report = report.Build(in)
 	e.keepTokens(res)
 	return res, nil
+}
+
+// probeCapacity measures the memcached's capacity with the run's command
+// mix per URL, so that the cost model sizes nodes by what one carries, not
+// by the rate this run happened to drive. 0 when there is nothing to probe.
+func (e *engine) probeCapacity(ops metrics.MemcachedOps, tokens int64) float64 {
+	p, ok := e.tgt.(target.Prober)
+	if !ok || tokens <= 0 || ops.Total() <= 0 {
+		return 0
+	}
+	per := func(n int64) int64 { return (n + tokens/2) / tokens }
+	mix := memcached.Mix{Get: per(ops.Get), Set: per(ops.Set), Delete: per(ops.Delete)}
+	if mix.Total() == 0 {
+		mix.Set = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := p.ProbeCapacity(ctx, mix)
+	if err != nil {
+		e.log.Warn().Err(err).Msg("probing memcached's capacity")
+		return 0
+	}
+	return c
 }
 
 // keepTokens decides what becomes of the streamed tokens.

@@ -54,6 +54,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if c.reportHTML == "" {
 		return usagef("compare needs --report-html PATH")
 	}
+	if err := checkOutPath("--report-html", c.reportHTML); err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
@@ -101,9 +104,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return werr
 	}
 	switch {
-	case errors.Is(err, compare.ErrCutShort):
-		fmt.Fprintln(stderr, "uploadonce: the comparison was cut short; the table covers the strategies that ran")
-		return errFailed
+	case errors.Is(err, compare.ErrCutShort) || cmp.Partial:
+		fmt.Fprintln(stderr, "uploadonce: the comparison was cut short; the table covers what ran")
+		return errInterrupted
 	case err != nil:
 		return err
 	case !cmp.OK:

@@ -4,13 +4,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -194,6 +198,50 @@ func registerStackNoStrategy(fs *flag.FlagSet, st *plan.Stack, methodFlag string
 			"ketama-md5 (spymemcached) or rendezvous (pymemcache HashClient) (default modulo)")
 	fs.Var(hashingValue{&st.VerifierMemcachedHashing}, "verifier-memcached-hashing",
 		"the verifier's placement when it differs from the issuer's --memcached-hashing (a mixed-runtime deployment)")
+	registerFunctions(fs, &st.Functions)
+}
+
+// registerFunctions registers the function flags (DESIGN §4, "Functions").
+func registerFunctions(fs *flag.FlagSet, f *plan.Functions) {
+	fs.Var(commandValue{&f.Verify}, "verify-function", "run CMD as the verify function over the Lambda Runtime API (split like a shell line, no shell)")
+	fs.Var(commandValue{&f.Issue}, "issue-function", "run CMD as the issue function behind the API, as a Lambda proxy integration")
+	fs.Var(envValue{&f.Env}, "function-env", "K=V added to or overriding the functions' environment (repeatable)")
+	fs.DurationVar(&f.Timeout, "function-timeout", f.Timeout, "kill a function invocation after this long (up to 15m); the event is retried")
+}
+
+type commandValue struct{ p *string }
+
+func (v commandValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v commandValue) Set(s string) error {
+	if _, err := runtimeapi.Split(s); err != nil {
+		return err
+	}
+	*v.p = s
+	return nil
+}
+
+type envValue struct{ p *[]string }
+
+func (v envValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+
+func (v envValue) Set(s string) error {
+	k, _, ok := strings.Cut(s, "=")
+	if !ok || k == "" || strings.ContainsAny(k, " \t") {
+		return fmt.Errorf("want K=V, got %q", s)
+	}
+	*v.p = append(*v.p, s)
+	return nil
 }
 
 // flagNames maps a plan field (as plan.FieldError names it) to its flag.
@@ -201,6 +249,8 @@ var flagNames = map[string]string{
 	"strategy": "--strategy", "memcached": "--memcached", "memcached_memory_mb": "--memcached-memory-mb",
 	"clock": "--clock", "url_expiry": "--url-expiry", "token_ttl": "--token-ttl",
 	"events.duplicates": "--event-duplicates", "events.reorder": "--event-reorder", "events.max_age": "--max-event-age",
+	"functions.verify": "--verify-function", "functions.issue": "--issue-function", "functions.env": "--function-env",
+	"functions.timeout":  "--function-timeout",
 	"lambda.concurrency": "--lambda-concurrency", "lambda.retries": "--lambda-retries", "lambda.error_rate": "--lambda-error-rate",
 	"concurrency": "--concurrency", "rate": "--rate", "window": "--window", "timeout": "--timeout",
 	"memcached_hashing": "--memcached-hashing", "verifier_memcached_hashing": "--verifier-memcached-hashing",
@@ -241,4 +291,89 @@ func isLoopback(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// parseArgs parses args with fs, flags anywhere among the positional
+// arguments, and returns the positional ones. A bad flag is a short usage
+// error: what was wrong, the flag meant when one is close, and where the
+// full list is; -h prints the full list.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	out, usage := fs.Output(), fs.Usage
+	if usage == nil {
+		usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	rest, err := parseInterspersed(fs, args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return nil, err
+	case err != nil:
+		return nil, usageError{fmt.Errorf("%w%s; run 'uploadonce %s -h' for its flags", err, suggestFlag(fs, err), fs.Name())}
+	}
+	return rest, nil
+}
+
+// suggestFlag returns " (did you mean --name?)" for an undefined flag
+// close to a defined one, else "".
+func suggestFlag(fs *flag.FlagSet, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimPrefix(name, "-")
+	best, bestD := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD || strings.HasPrefix(f.Name, name) && bestD > 1 {
+			best, bestD = f.Name, min(d, bestD)
+		}
+	})
+	if best == "" {
+		return ""
+	}
+	return " (did you mean --" + best + "?)"
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// checkOutPath refuses, before anything runs, an output file whose
+// directory does not exist or that names a directory.
+func checkOutPath(flagName, path string) error {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef("%s %s: is a directory, want a file", flagName, path)
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return usagef("%s %s: directory %s does not exist", flagName, path, dir)
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/loadtest"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
+	"github.com/uploadonce/uploadonce/loadtest/report"
 	"github.com/uploadonce/uploadonce/loadtest/scenario"
 )
 
@@ -130,11 +131,14 @@ func parseLoadFlags(name string, args []string, stderr io.Writer, withStrategy b
 	extra(probe)
 	files, err := parseInterspersed(probe, args)
 	if err != nil {
-		return nil, reparseForUsage(name, args, stderr, err, func(fs *flag.FlagSet) {
-			var f loadtestFlags
-			f.register(fs, defaultPlan(), withStrategy)
-			extra(fs)
-		})
+		// Parse again where the user sees it, for the usage or the error.
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var f loadtestFlags
+		f.register(fs, defaultPlan(), withStrategy)
+		extra(fs)
+		_, err = parseArgs(fs, args)
+		return nil, err
 	}
 	if len(files) > 1 {
 		return nil, usagef("%s takes at most one scenario file, got %q", name, files)
@@ -157,33 +161,21 @@ func parseLoadFlags(name string, args []string, stderr io.Writer, withStrategy b
 	f := &loadtestFlags{}
 	f.register(fs, base, withStrategy)
 	extra(fs)
-	if _, err := parseInterspersed(fs, args); err != nil {
-		return nil, usageError{err}
+	if _, err := parseArgs(fs, args); err != nil {
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if err := f.shape(file, set); err != nil {
 		return nil, err
 	}
+	if err := checkOutPath("--report-json", f.reportJSON); err != nil {
+		return nil, err
+	}
 	if err := f.plan.Validate(); err != nil {
 		return nil, planError(err, "method")
 	}
 	return f, nil
-}
-
-// reparseForUsage parses args again with output to stderr, so that a bad
-// flag prints its error and the usage once.
-func reparseForUsage(name string, args []string, stderr io.Writer, err error, register func(*flag.FlagSet)) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	register(fs)
-	if _, err2 := parseInterspersed(fs, args); err2 != nil {
-		err = err2
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return usageError{err}
 }
 
 // scenarioPlan loads a scenario file as one load run's plan: the file must
@@ -266,13 +258,14 @@ func reportLoadtest(res *loadtest.Result, reportJSON string, stdout, stderr io.W
 	if err := rep.WriteText(stdout); err != nil {
 		return err
 	}
-	if res.Partial {
+	switch rep.Verdict {
+	case report.VerdictOK:
+		return nil
+	case report.VerdictPartial:
 		fmt.Fprintln(stderr, "uploadonce: the run was cut short; the report is partial")
+		return errInterrupted
 	}
-	if !rep.OK {
-		return errFailed
-	}
-	return nil
+	return errFailed
 }
 
 func writeReportJSON(path string, write func(io.Writer) error) error {

@@ -12,18 +12,21 @@ import (
 	"syscall"
 )
 
-// Exit codes shared by every subcommand.
+// Exit codes shared by every subcommand (README "Exit codes").
 const (
-	exitOK       = 0
-	exitFailed   = 1 // an expectation or invariant did not hold
-	exitBadUsage = 2 // bad flags, files or YAML
+	exitOK          = 0
+	exitFailed      = 1 // an expectation or invariant did not hold, or the run was too broken to judge
+	exitBadUsage    = 2 // bad input of any kind: flag, file, YAML, environment
+	exitInterrupted = 3 // interrupted: the report is partial
 )
 
 // version is set by the linker; "dev" otherwise.
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Closing the terminal (SIGHUP) stops a run as Ctrl-C does: the stack
+	// is torn down and the partial report printed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
@@ -36,24 +39,29 @@ func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// errFailed marks a run whose checks failed: exit 1. The report has already
-// said why.
+// errFailed marks a run whose checks failed or that was too broken to
+// judge: exit 1. The report has already said why.
 var errFailed = errors.New("checks failed")
 
+// errInterrupted marks a run cut short by a signal or its timeout: exit 3.
+// The partial report has already said so.
+var errInterrupted = errors.New("interrupted")
+
+// exitCode maps a command's error to its exit code: 1 only for a verdict
+// that failed, 3 for an interrupted run, and 2 for everything else, which
+// is bad input of some kind (a flag, a file, YAML, the environment: a port
+// in use, a memcached that does not start).
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return exitOK
-	}
-	var ue usageError
 	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "uploadonce:", err)
-		return exitBadUsage
+	case err == nil:
+		return exitOK
 	case errors.Is(err, errFailed):
 		return exitFailed
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted
 	}
 	fmt.Fprintln(stderr, "uploadonce:", err)
-	return exitFailed
+	return exitBadUsage
 }
 
 const usage = `uploadonce: one-time S3 upload URLs, emulated and load-tested.

@@ -48,6 +48,8 @@ type runFlags struct {
 	reportJSON string
 	logLevel   string
 	logFormat  string
+	functions  plan.Functions
+	set        map[string]bool // the flags given
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -57,6 +59,22 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.reportJSON, "report-json", "", "write the JSON report: a file for a single run, else a directory that gets NAME-STRATEGY.json per run")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+	registerFunctions(fs, &f.functions)
+}
+
+// overrideFunctions lays the function flags given over a plan's.
+func (f *runFlags) overrideFunctions(p *plan.Plan) {
+	fn := &p.Stack.Functions
+	if f.set["verify-function"] {
+		fn.Verify = f.functions.Verify
+	}
+	if f.set["issue-function"] {
+		fn.Issue = f.functions.Issue
+	}
+	if f.set["function-timeout"] {
+		fn.Timeout = f.functions.Timeout
+	}
+	fn.Env = append(fn.Env, f.functions.Env...)
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -95,12 +113,12 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var f runFlags
 	f.register(fs)
-	files, err := parseInterspersed(fs, args)
+	files, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return err
 	}
 	if len(files) == 0 {
 		fs.Usage()
@@ -110,6 +128,8 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	// Load and validate every file before anything runs.
 	runs, err := loadRuns(files, f)
 	if err != nil {
@@ -161,8 +181,10 @@ func (o runOutput) runOne(ctx context.Context, r scenarioRun) (ok bool, err erro
 	start := time.Now()
 	obs, rep, res, err := runPlan(ctx, r.plan, o.log.With().Str("scenario", r.s.Name).Str("strategy", r.strategy).Logger(), o.stderr)
 	if err != nil {
-		fmt.Fprintf(o.stdout, "--- FAIL %s [%s]: the run failed: %v\n", r.s.Name, r.strategy, err)
-		return false, nil
+		// The stack could not run (a memcached that does not start, a
+		// port in use): the environment's fault, not the scenario's.
+		fmt.Fprintf(o.stdout, "--- ERROR %s [%s]: the run could not start: %v\n", r.s.Name, r.strategy, err)
+		return false, fmt.Errorf("%s [%s]: %w", r.s.Name, r.strategy, err)
 	}
 	outcomes := r.s.Check(r.strategy, obs)
 	bad := 0
@@ -233,6 +255,11 @@ func loadRuns(files []string, f runFlags) ([]scenarioRun, error) {
 		}
 		for _, name := range strategies {
 			p, _ := s.Plan(name)
+			f.overrideFunctions(&p)
+			if err := p.Validate(); err != nil {
+				errs = append(errs, planError(err, "method"))
+				continue
+			}
 			runs = append(runs, scenarioRun{s: s, strategy: name, plan: p})
 		}
 	}
@@ -251,9 +278,14 @@ func reportTarget(path string, runs int) (file, dir string, err error) {
 	}
 	st, statErr := os.Stat(path)
 	isDir := statErr == nil && st.IsDir()
-	if isDir || strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) || runs > 1 {
+	slash := strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator))
+	if isDir || slash || runs > 1 {
 		if statErr == nil && !isDir {
 			return "", "", usagef("--report-json %s: %d runs need a directory, and this is a file", path, runs)
+		}
+		if !isDir && !slash && filepath.Ext(path) == ".json" {
+			return "", "", usagef("--report-json %s: %d runs write a report each, so this names a directory; "+
+				"give one that exists, or end it with /", path, runs)
 		}
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return "", "", usagef("--report-json %s: %v", path, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,8 +50,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 
 // options turns the flags into start options; errors are usage errors.
 func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) {
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return emulator.StartOptions{}, usagef("--listen %q: want HOST:PORT", f.listen)
+	if err := checkListen(f.listen); err != nil {
+		return emulator.StartOptions{}, err
 	}
 	if err := f.stack.Validate(); err != nil {
 		return emulator.StartOptions{}, planError(err, "upload-method")
@@ -73,21 +74,33 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	return o, nil
 }
 
+// checkListen refuses a --listen that is not HOST:PORT with a port in
+// 0..65535, before anything starts or warns.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--listen %q: want HOST:PORT", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return usagef("--listen %q: port %q: want 0..65535", addr, port)
+	}
+	return nil
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f serveFlags
 	f.register(fs)
-	var fn functionFlags
-	fn.register(fs)
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("serve takes no arguments, got %q", fs.Args())
+	if len(rest) > 0 {
+		return usagef("serve takes no arguments, got %q", rest)
 	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -95,9 +108,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts, err := f.options(log)
 	if err != nil {
-		return err
-	}
-	if err := fn.apply(&opts); err != nil {
 		return err
 	}
 	if !isLoopback(f.listen) {
@@ -147,13 +157,13 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
   S3 endpoint    %s  (path-style)
   signatures     SigV4; SigV2 %s
   bucket         %s  (region %s)
-  credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s
+  credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
   memcached      %s
   strategy       %s  (upload method %s, URL expiry %v, token TTL %v)%s
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
 `, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
-		cfg.AccessKeyID, cfg.SecretAccessKey, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
+		cfg.AccessKeyID, cfg.SecretAccessKey, cfg.Region, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
 		clockKind, r.URL, emulator.InspectPrefix, r.URL)
 }
 

@@ -93,12 +93,10 @@ func TestPresignedPut(t *testing.T) {
 	ctx := context.Background()
 	presign := func(key string, expires time.Duration) string {
 		t.Helper()
-		// Presign on the emulator's clock, as the issue API does.
-		p := s3.NewPresignClient(h.client)
-		out, err := p.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)},
-			s3.WithPresignExpires(expires), func(o *s3.PresignOptions) {
-				o.ClientOptions = append(o.ClientOptions, func(o *s3.Options) {})
-			})
+		// Presign on the emulator's clock, as the issue API does: signed on
+		// the wall clock, a second boundary between the harness's clock
+		// start and the signature made +31 s land exactly on the expiry.
+		out, err := onetime.NewSDKPresigner(h.client, h.clock).PresignPut(ctx, bucket, key, expires, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +169,7 @@ func TestPresignedPut(t *testing.T) {
 	})
 	t.Run("expired on the emulator clock", func(t *testing.T) {
 		u := presign("uploads/e", 30*time.Second)
-		// The SDK signed on the wall clock; move the emulator past expiry.
+		// Signed at the emulator's now: 31 s later it has expired.
 		h.clock.Advance(31 * time.Second)
 		defer h.clock.Advance(0)
 		st, b := put(u, []byte("x"))

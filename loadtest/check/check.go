@@ -141,6 +141,36 @@ type Result struct {
 	Linearizable    string   `json:"linearizable"`
 	NonLinearizable Property `json:"non_linearizable"`
 	Counts          Counts   `json:"counts"`
+	// FirstIssueErr and FirstUploadErr are the first failed issue and the
+	// first upload without an answer, in the order tokens were judged: the
+	// cause an inconclusive verdict names.
+	FirstIssueErr  string `json:"first_issue_error,omitempty"`
+	FirstUploadErr string `json:"first_upload_error,omitempty"`
+}
+
+// Inconclusive says why the run tested too little to be judged, or ""
+// when its coverage is enough: no URL issued, more issue calls or uploads
+// failed than maxErrorRate allows, or no URL got a decidable outcome. It
+// is judged before safety: a run that tested nothing must never pass.
+func (r *Result) Inconclusive(maxErrorRate float64) string {
+	c := r.Counts
+	first := func(err string) string {
+		if err == "" {
+			return ""
+		}
+		return " (first: " + err + ")"
+	}
+	switch {
+	case c.Tokens == 0:
+		return "no URL was issued"
+	case float64(c.IssueErrors) > maxErrorRate*float64(c.Tokens):
+		return fmt.Sprintf("%d of %d issue calls failed%s", c.IssueErrors, c.Tokens, first(r.FirstIssueErr))
+	case c.Uploads > 0 && float64(c.Errors) > maxErrorRate*float64(c.Uploads):
+		return fmt.Sprintf("%d of %d uploads got no answer%s", c.Errors, c.Uploads, first(r.FirstUploadErr))
+	case r.Unknown.Count >= c.Tokens:
+		return fmt.Sprintf("none of %d URLs got a decidable outcome", c.Tokens)
+	}
+	return ""
 }
 
 // Violations returns the sum of the four violation counts.
@@ -289,6 +319,9 @@ func checkToken(m *history.Meta, t *history.Token, res *Result) {
 	c.Decisions += len(t.Decisions)
 	if t.IssueErr != "" || t.Key == "" {
 		c.IssueErrors++
+		if res.FirstIssueErr == "" {
+			res.FirstIssueErr = cmp.Or(t.IssueErr, "no key in the grant")
+		}
 		res.Unknown.add(cmp.Or(t.Key, "(issue failed: "+t.IssueErr+")"))
 		return
 	}
@@ -319,6 +352,9 @@ func countUploads(m *history.Meta, t *history.Token, res *Result) (okMD5 []strin
 		case u.Err != "":
 			c.Errors++
 			unknown = true
+			if res.FirstUploadErr == "" {
+				res.FirstUploadErr = u.Err
+			}
 		case u.OK():
 			c.OK++
 			anyOK = true

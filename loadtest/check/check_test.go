@@ -1,6 +1,8 @@
 package check
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -385,4 +387,42 @@ func TestLateOrphan(t *testing.T) {
 	if late == nil || late.Examples[0] != "judged" || unissued == nil || unissued.Examples[0] != "never-issued" || r.OK() {
 		t.Fatalf("assumptions %v", r.Assumptions)
 	}
+}
+
+// TestInconclusive: coverage is judged before safety. A run whose issue
+// calls or uploads mostly failed, or in which no URL got a decidable
+// outcome, is inconclusive whatever its violations say.
+func TestInconclusive(t *testing.T) {
+	issued := func(key string, status int, err string) *history.Token {
+		return &history.Token{Key: key, Uploads: []history.Upload{{Status: status, Err: err, Sent: 1, Returned: 2}}}
+	}
+	failed := func(err string) *history.Token { return &history.Token{IssueErr: err} }
+	for _, tc := range []struct {
+		name   string
+		tokens []*history.Token
+		want   string // substring of the reason; "" for conclusive
+	}{
+		{"every issue failed", []*history.Token{failed("HTTP 502: paused"), failed("HTTP 502: paused")}, "2 of 2 issue calls failed (first: HTTP 502: paused)"},
+		{"one in a hundred may fail", append(make100(func(i int) *history.Token { return issued(fmt.Sprint("k", i), 204, "") }), failed("x")), ""},
+		{"two in a hundred may not", append(make100(func(i int) *history.Token { return issued(fmt.Sprint("k", i), 204, "") }), failed("x"), failed("y")), "2 of 102 issue calls failed"},
+		{"uploads without answers", []*history.Token{issued("a", 0, "timeout"), issued("b", 204, "")}, "1 of 2 uploads got no answer (first: timeout)"},
+		{"nothing issued", nil, "no URL was issued"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &history.Run{Tokens: tc.tokens}
+			r := Check(h)
+			got := r.Inconclusive(plan.DefaultMaxErrorRate)
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("Inconclusive = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func make100(f func(i int) *history.Token) []*history.Token {
+	out := make([]*history.Token, 100)
+	for i := range out {
+		out[i] = f(i)
+	}
+	return out
 }

@@ -195,3 +195,27 @@ func TestWriteHTMLAndJSON(t *testing.T) {
 		t.Fatalf("JSON %s", buf.Bytes())
 	}
 }
+
+// TestInterruptedNeverBlamesAStrategy: a comparison cut short says so, in
+// the text and on the page, and names no strategy as failed.
+func TestInterruptedNeverBlamesAStrategy(t *testing.T) {
+	done := fixedReport(t, onetime.Delete)
+	cut := fixedReport(t, onetime.CAS)
+	cut.OK, cut.Partial, cut.Verdict = false, true, report.VerdictPartial
+	c := New([]*report.Report{done, cut}, cost.Default())
+	var text, page bytes.Buffer
+	if err := c.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"text": text.String(), "page": page.String()} {
+		if !strings.Contains(out, "PARTIAL: the comparison was interrupted") || strings.Contains(out, "FAILED") {
+			t.Errorf("%s of an interrupted comparison:\n%s", name, out)
+		}
+	}
+	if c.OK || len(c.Failed()) != 0 {
+		t.Errorf("ok %v, failed %v: want not ok and nothing failed", c.OK, c.Failed())
+	}
+}

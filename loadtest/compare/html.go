@@ -20,6 +20,9 @@ func (c *Comparison) WriteHTML(w io.Writer) error {
 		return err
 	}
 	data := htmlData{C: c, Charts: charts, Summary: c.Summary(), Generated: time.Now().UTC().Format(time.RFC3339)}
+	for _, r := range c.Reports {
+		data.Faults = data.Faults || len(r.Faults) > 0
+	}
 	if len(c.Reports) > 0 {
 		data.First = c.Reports[0]
 	}
@@ -34,6 +37,7 @@ type htmlData struct {
 	First     *report.Report
 	Charts    []Chart
 	Summary   []string
+	Faults    bool // some run injected faults
 	Prices    []cost.NamedPrice
 	Generated string
 }
@@ -83,11 +87,11 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 {{end}}</div>
 
 <table>
-<tr><th>strategy</th><th class="l">store</th><th class="l">result</th><th>violations</th><th>uploads/s</th><th>end-to-end p50 ms</th><th>end-to-end p99 ms</th><th>memcached / upload</th><th>S3 / upload</th><th>USD / 1M uploads</th><th>break-even / month</th></tr>
+<tr><th>strategy</th><th class="l">store</th><th class="l">result</th><th>violations</th><th>uploads/s</th><th>end-to-end p50 ms</th><th>end-to-end p99 ms</th><th>memcached / upload</th><th>S3 / upload</th><th>USD / 1M URLs</th><th>USD / 1M uploads</th><th>faults</th><th>break-even / month</th></tr>
 {{range .C.Table}}<tr class="{{if and (not .OK) .Expected}}expected{{else if not .OK}}fail{{end}}">
 <td>{{.Strategy}}</td><td class="l">{{.Store}}</td><td class="l {{if .OK}}ok{{else if not .Expected}}bad{{end}}">{{result .}}</td><td>{{.Violations}}</td>
 <td>{{printf "%.0f" .UploadsPerS}}</td><td>{{printf "%.3f" .EndToEndP50MS}}</td><td>{{printf "%.3f" .EndToEndP99MS}}</td>
-<td>{{printf "%.2f" .MemcachedPerUpload}}</td><td>{{printf "%.2f" .S3PerUpload}}</td><td>{{usd .CostUSDPerMillion}}</td><td>{{breakEven .}}</td></tr>
+<td>{{printf "%.2f" .MemcachedPerUpload}}</td><td>{{printf "%.2f" .S3PerUpload}}</td><td>{{usd .CostUSDPerMillionURLs}}</td><td>{{usd .CostUSDPerMillion}}</td><td>{{or .Faults "-"}}</td><td>{{breakEven .}}</td></tr>
 {{end}}</table>
 
 <div class="charts">
@@ -97,6 +101,14 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 </figure>
 {{end}}</div>
 
+{{if .Faults}}<h2>Faults</h2>
+<table>
+<tr><th>strategy</th><th class="l">fault</th><th class="l">planned at</th><th class="l">fired</th><th class="l">provider</th><th class="l">effect</th></tr>
+{{range .C.Reports}}{{$s := .Strategy}}{{range .Faults}}<tr><td>{{$s}}</td><td class="l">{{.Kind}}</td><td class="l">{{.At}}</td>
+<td class="l {{if .Fired}}ok{{else if not .NotApplicable}}bad{{end}}">{{if .Fired}}at {{printf "%.2f" .FiredAtS}}s{{else if .NotApplicable}}not applicable{{else}}DID NOT FIRE{{end}}</td>
+<td class="l">{{.Provider}}</td><td class="l">{{.Effect}}{{with .Ended}}; {{.}}{{end}}</td></tr>
+{{end}}{{end}}</table>
+{{end}}
 <h2>Operations per upload</h2>
 <table>
 <tr><th>strategy</th><th>API requests</th><th>Lambda invocations</th><th>Lambda GB-s</th><th>memcached</th><th>S3 PUT</th><th>POST</th><th>COPY</th><th>GET</th><th>HEAD</th><th>LIST</th><th>DELETE</th></tr>

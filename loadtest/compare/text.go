@@ -20,13 +20,13 @@ func (c *Comparison) WriteText(w io.Writer) error {
 		wName, wStore, wResult = max(wName, len(r.Strategy)), max(wStore, len(r.Store)), max(wResult, len(result(r)))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\t%-*s\t%-*s\tviolations\tuploads/s\te2e p50 ms\te2e p99 ms\tmemcached/upload\tS3/upload\tUSD/1M uploads\tbreak-even/month\t\n",
+	fmt.Fprintf(tw, "%-*s\t%-*s\t%-*s\tviolations\tuploads/s\te2e p50 ms\te2e p99 ms\tmemcached/upload\tS3/upload\tUSD/1M URLs\tUSD/1M uploads\tbreak-even/month\t\n",
 		wName, "strategy", wStore, "store", wResult, "result")
 	for _, r := range c.Table {
-		fmt.Fprintf(tw, "%-*s\t%-*s\t%-*s\t%d\t%.0f\t%.3f\t%.3f\t%.2f\t%.2f\t%.4f\t%s\t\n", wName, r.Strategy, wStore, r.Store,
+		fmt.Fprintf(tw, "%-*s\t%-*s\t%-*s\t%d\t%.0f\t%.3f\t%.3f\t%.2f\t%.2f\t%.4f\t%.4f\t%s\t\n", wName, r.Strategy, wStore, r.Store,
 			wResult, result(r), r.Violations,
-			r.UploadsPerS, r.EndToEndP50MS, r.EndToEndP99MS, r.MemcachedPerUpload, r.S3PerUpload, r.CostUSDPerMillion,
-			breakEven(r))
+			r.UploadsPerS, r.EndToEndP50MS, r.EndToEndP99MS, r.MemcachedPerUpload, r.S3PerUpload, r.CostUSDPerMillionURLs,
+			r.CostUSDPerMillion, breakEven(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -67,6 +67,8 @@ func result(r Row) string {
 		return "partial"
 	case r.OK:
 		return "ok"
+	case r.Verdict == report.VerdictInconclusive:
+		return "INCONCLUSIVE"
 	case r.Expected:
 		return "expected"
 	}
@@ -99,11 +101,11 @@ func (c *Comparison) Summary() []string {
 		}
 	}
 	switch failed := c.Failed(); {
-	case len(failed) > 0:
-		out = append(out, "FAILED: "+strings.Join(failed, ", ")+" did not hold the one-time invariants; see "+
-			"their reports.")
 	case c.Partial:
-		out = append(out, "INCOMPLETE: the comparison was cut short; the table covers what ran.")
+		out = append(out, "PARTIAL: the comparison was interrupted; the table covers what ran, and no strategy is judged on it.")
+	case len(failed) > 0:
+		out = append(out, "FAILED: "+strings.Join(failed, ", ")+" did not hold the one-time invariants (or tested too little "+
+			"to judge); see their reports.")
 	case c.OK:
 		out = append(out, "OK: every strategy except "+c.Expected+" held the one-time invariants.")
 	}
@@ -115,7 +117,10 @@ func (c *Comparison) Summary() []string {
 		nodes := "ElastiCache Serverless (1 GB minimum plus one ECPU per command)"
 		if m.NodeType != cost.NodeTypeServerless {
 			capacity := "the commands/s per node each run sustained"
-			if m.NodeCapacityFrom == "given" {
+			switch m.NodeCapacityFrom {
+			case "probed":
+				capacity = "the commands/s per node a saturation probe of each run's command mix measured"
+			case "given":
 				capacity = fmt.Sprintf("%.0f commands/s per node", m.NodeCapacity)
 			}
 			nodes = fmt.Sprintf("%s nodes, as many as %s uploads a month need at %s", m.NodeType,
@@ -123,7 +128,7 @@ func (c *Comparison) Summary() []string {
 		}
 		old, _ := c.Prices.AsOf()
 		out = append(out,
-			fmt.Sprintf("Costs are USD per million uploads sent, at %s prices from %s (as of %s): API Gateway %s; "+
+			fmt.Sprintf("Costs are USD per million URLs issued and per million uploads sent, at %s prices from %s (as of %s): API Gateway %s; "+
 				"Lambda %g MB for %s; memcached on %s.",
 				m.Region, m.Prices, old, m.API, m.LambdaMemoryMB, lambdaMS, nodes),
 			fmt.Sprintf("Break-even is the monthly volume above which memcached costs less than DynamoDB's "+

@@ -69,8 +69,9 @@ type Model struct {
 	// (default cache.t4g.micro).
 	NodeType string
 	// NodeCapacity is the memcached commands per second one node carries.
-	// 0 uses the run's measured rate per node, which is what the harness
-	// drove, not the node's limit: a conservative figure.
+	// 0 uses the run's saturation probe when there was one (Usage.
+	// ProbedCapacity), else the run's measured rate per node, which is what
+	// the harness drove, not the node's limit: a conservative figure.
 	NodeCapacity float64
 	// MonthlyUploads is the volume fixed monthly costs are spread over
 	// (default 100 million).
@@ -128,12 +129,16 @@ type Usage struct {
 	MemcachedCommands int64
 	MemcachedNodes    int
 	UploadsPerS       float64 // throughput over the upload phase
+	// ProbedCapacity is the memcached commands per second per node that a
+	// saturation probe of the run's command mix measured; 0 when none ran.
+	ProbedCapacity float64
 	// BilledMS is the verifier's measured run time as Lambda bills it:
 	// each invocation rounded up to a whole millisecond, summed.
 	BilledMS int64
 }
 
-// PerMillion is USD per million uploads sent, by component.
+// PerMillion is USD per million uploads sent (or URLs issued), by
+// component.
 type PerMillion struct {
 	APIGateway float64 `json:"api_gateway"`
 	Lambda     float64 `json:"lambda"`
@@ -174,7 +179,9 @@ type Applied struct {
 	Nodes          int     `json:"nodes,omitempty"`
 	NodeUSDPerHour float64 `json:"node_usd_per_hour,omitempty"`
 	// NodeCapacity is memcached commands/s per node; NodeCapacityFrom is
-	// "given", "measured" or "unknown" (then one node is assumed).
+	// "given", "probed" (a saturation probe of the run's command mix),
+	// "measured" (the rate the run sustained, a floor) or "unknown" (then
+	// one node is assumed).
 	NodeCapacity     float64 `json:"node_capacity_cmds_per_s,omitempty"`
 	NodeCapacityFrom string  `json:"node_capacity_from,omitempty"`
 	// DynamoDBWRUPerUpload and DynamoDBUSDPerMillion price the token store
@@ -186,7 +193,10 @@ type Applied struct {
 // Estimate is the cost of one run's traffic.
 type Estimate struct {
 	PerMillion PerMillion
-	Applied    Applied
+	// PerMillionURLs is the same cost per million URLs issued: what a team
+	// prices, since duplicate and late attempts ride on one URL.
+	PerMillionURLs PerMillion
+	Applied        Applied
 	// LambdaGBSeconds is the modelled compute of one invocation.
 	LambdaGBSeconds float64
 	// BreakEven is the monthly volume above which memcached costs less than
@@ -260,6 +270,9 @@ func Compute(u Usage, t *Table, m Model) (Estimate, error) {
 			node := t.ElastiCache.Nodes[m.NodeType]
 			a.NodeUSDPerHour = node.Each()
 			a.NodeCapacity, a.NodeCapacityFrom = m.NodeCapacity, "given"
+			if a.NodeCapacity == 0 && u.ProbedCapacity > 0 {
+				a.NodeCapacity, a.NodeCapacityFrom = u.ProbedCapacity, "probed"
+			}
 			if a.NodeCapacity == 0 {
 				a.NodeCapacityFrom = "unknown"
 				if u.MemcachedNodes > 0 && cmds > 0 && u.UploadsPerS > 0 {
@@ -285,7 +298,15 @@ func Compute(u Usage, t *Table, m Model) (Estimate, error) {
 	pm.Memcached *= 1e6
 	pm.Total = pm.APIGateway + pm.Lambda + pm.S3 + pm.Memcached
 	e.PerMillion, e.Applied = pm, a
+	if u.Tokens > 0 {
+		e.PerMillionURLs = pm.Scale(float64(u.Uploads) / float64(u.Tokens))
+	}
 	return e, nil
+}
+
+// Scale returns p with every component times f.
+func (p PerMillion) Scale(f float64) PerMillion {
+	return PerMillion{APIGateway: p.APIGateway * f, Lambda: p.Lambda * f, S3: p.S3 * f, Memcached: p.Memcached * f, Total: p.Total * f}
 }
 
 // BreakEven returns the monthly volume V* above which memcached nodes cost

@@ -25,6 +25,9 @@ type Memcached interface {
 	// Knobs returns the embedded server's run-time settings, or nil for a
 	// real memcached.
 	Knobs() Knobs
+	// Items returns the items the server holds (memcached's curr_items),
+	// so that a fault can say how many tokens it dropped.
+	Items(ctx context.Context) (int64, error)
 }
 
 // Knobs are the embedded server's run-time settings.
@@ -130,13 +133,24 @@ func New(f plan.Fault) Failpoint {
 type restart struct{}
 
 func (restart) Inject(ctx context.Context, mc Memcached) (string, error) {
-	return mc.Kind() + " restarted: every token is lost", mc.Restart(ctx)
+	dropped := itemsNote(ctx, mc)
+	return mc.Kind() + " restarted: every token is lost" + dropped, mc.Restart(ctx)
 }
 
 type flush struct{}
 
 func (flush) Inject(ctx context.Context, mc Memcached) (string, error) {
-	return "flush_all: every token is lost", mc.Flush(ctx)
+	dropped := itemsNote(ctx, mc)
+	return "flush_all: every token is lost" + dropped, mc.Flush(ctx)
+}
+
+// itemsNote says how many items a fault that drops everything drops.
+func itemsNote(ctx context.Context, mc Memcached) string {
+	n, err := mc.Items(ctx)
+	if err != nil {
+		return " (the item count could not be read: " + err.Error() + ")"
+	}
+	return fmt.Sprintf(" (%d items dropped)", n)
 }
 
 type evict struct{ bytes int64 }
@@ -244,6 +258,15 @@ func (s Server) Knobs() Knobs {
 		return e
 	}
 	return nil
+}
+
+// Items implements Memcached.
+func (s Server) Items(ctx context.Context) (int64, error) {
+	st, err := memcached.ReadStats(ctx, s.Addrs())
+	if err != nil {
+		return 0, err
+	}
+	return st["curr_items"], nil
 }
 
 var _ Memcached = Server{}

@@ -88,16 +88,20 @@ func (f *fakeMC) Knobs() Knobs {
 	}
 	return f.knobs
 }
-func (f *fakeMC) Restart(context.Context) error { f.calls = append(f.calls, "restart"); return nil }
-func (f *fakeMC) Flush(context.Context) error   { f.calls = append(f.calls, "flush"); return nil }
-func (f *fakeMC) Pause(context.Context) error   { f.calls = append(f.calls, "pause"); return nil }
-func (f *fakeMC) Resume(context.Context) error  { f.calls = append(f.calls, "resume"); return nil }
+func (f *fakeMC) Items(context.Context) (int64, error) { return 7, nil }
+func (f *fakeMC) Restart(context.Context) error        { f.calls = append(f.calls, "restart"); return nil }
+func (f *fakeMC) Flush(context.Context) error          { f.calls = append(f.calls, "flush"); return nil }
+func (f *fakeMC) Pause(context.Context) error          { f.calls = append(f.calls, "pause"); return nil }
+func (f *fakeMC) Resume(context.Context) error         { f.calls = append(f.calls, "resume"); return nil }
 
 // TestFailpoints: each kind does what it says to the server, and a knob
 // fault on a server without knobs fails instead of doing nothing.
 func TestFailpoints(t *testing.T) {
 	ctx := context.Background()
 	mc := &fakeMC{kind: memcached.KindEmbedded, knobs: &fakeKnobs{}}
+	if note, _ := New(plan.Fault{Kind: plan.FaultMemcachedFlush}).Inject(ctx, &fakeMC{kind: memcached.KindEmbedded}); !strings.Contains(note, "7 items dropped") {
+		t.Errorf("flush says %q, want the items it dropped", note)
+	}
 	for _, f := range []plan.Fault{
 		{Kind: plan.FaultMemcachedRestart}, {Kind: plan.FaultMemcachedFlush},
 		{Kind: plan.FaultMemcachedPause, Duration: time.Second},

@@ -81,7 +81,7 @@ func (r *Runner) Apply(ctx context.Context, i int) {
 	rec := history.Fault{Kind: f.Kind, At: f.At}
 	if r.mc == nil {
 		// Err, not Note: nothing was injected, so nothing may be explained by it.
-		rec.Err = "not applied: " + r.why
+		rec.Err, rec.Skipped = "not applied: "+r.why, true
 		r.rec.Fault(rec)
 		return
 	}

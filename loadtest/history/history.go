@@ -130,6 +130,9 @@ type Fault struct {
 	Ns   int64         `json:"at_ns"` // when it was applied, ns since base
 	Err  string        `json:"err,omitempty"`
 	Note string        `json:"note,omitempty"`
+	// Skipped is set when the fault did not apply to the stack (a strategy
+	// that keeps no tokens in memcached): Err says why; not a failure.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Meta describes the run a history belongs to.

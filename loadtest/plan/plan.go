@@ -43,7 +43,14 @@ type Plan struct {
 	Faults []Fault
 	// Timeout bounds the whole run, including waiting for late events.
 	Timeout time.Duration
+	// MaxErrorRate is the share of issue calls, or of uploads, that may
+	// fail before the run is too broken to judge (inconclusive); 0 means
+	// DefaultMaxErrorRate.
+	MaxErrorRate float64
 }
+
+// DefaultMaxErrorRate is Plan.MaxErrorRate's default: 1%.
+const DefaultMaxErrorRate = 0.01
 
 // Group is a set of tokens with the same upload pattern.
 type Group struct {
@@ -144,6 +151,9 @@ func (p *Plan) validateLoad(fe *fieldErrs) {
 	}
 	if p.Timeout <= 0 {
 		fe.add("timeout", "%v: want a positive duration", p.Timeout)
+	}
+	if !(p.MaxErrorRate >= 0 && p.MaxErrorRate <= 1) {
+		fe.add("max_error_rate", "%v: want a fraction between 0 and 1", p.MaxErrorRate)
 	}
 }
 
@@ -313,6 +323,9 @@ func (p Plan) WithDefaults() Plan {
 	}
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
+	}
+	if p.MaxErrorRate == 0 {
+		p.MaxErrorRate = DefaultMaxErrorRate
 	}
 	return p
 }

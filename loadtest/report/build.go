@@ -1,12 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/cost"
+	"github.com/uploadonce/uploadonce/loadtest/history"
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
@@ -29,7 +31,12 @@ type Inputs struct {
 	// they are exact (no restart reset the counters, every read worked).
 	MemcachedOps   metrics.MemcachedOps
 	MemcachedExact bool
-	Notes          []string
+	// MemcachedCapacity is the probed commands/s per node; 0 for none.
+	MemcachedCapacity float64
+	Notes             []string
+	// Faults are the faults the history recorded (injections, ends and
+	// observations); the plan says which were planned.
+	Faults []history.Fault
 }
 
 // Build builds the report of a run, with its cost at the default prices
@@ -38,9 +45,7 @@ func Build(in Inputs) *Report {
 	r := &Report{Strategy: in.Strategy, Clock: in.Clock, Seed: in.Plan.Seed, Plan: in.Plan, Partial: in.Partial,
 		Memcached: in.Memcached, Invoker: in.Invoker, Queue: in.Queue, LateSends: int(in.LateSends)}
 	r.FromCheck(in.Check)
-	if in.Partial {
-		r.OK = false
-	}
+	r.Faults = faultReports(in.Plan.Faults, in.Faults, in.Memcached.Kind)
 	c := in.Collector
 	r.LatencyMS, r.Statuses, r.Reasons = c.Latencies(), c.Statuses(), c.Reasons()
 	phase, n := c.UploadPhase()
@@ -51,9 +56,11 @@ func Build(in Inputs) *Report {
 	r.Throughput.WallS = in.Wall.Seconds()
 	r.S3Requests, r.MemcachedOps = in.S3, in.MemcachedOps
 	r.OpsPerUpload.MemcachedExact = in.MemcachedExact
+	r.MemcachedCapacity = in.MemcachedCapacity
 	if err := r.Account(cost.Default(), cost.Model{}); err != nil {
 		r.Notes = append(r.Notes, "no cost estimate: "+err.Error())
 	}
 	r.Notes = append(r.Notes, in.Notes...)
+	r.judge(in.Check, cmp.Or(in.Plan.MaxErrorRate, plan.DefaultMaxErrorRate), in.Partial)
 	return r
 }

@@ -26,7 +26,11 @@ import (
 // throughput.uploads_per_s, latency_ms.<phase>.{p50,p99},
 // ops_per_upload.{memcached,s3_requests} and cost_usd_per_million.
 type Report struct {
-	OK        bool      `json:"ok"`
+	OK bool `json:"ok"`
+	// Verdict is ok, failed, inconclusive or partial; Headline says it in
+	// one line, naming the first cause.
+	Verdict   string    `json:"verdict"`
+	Headline  string    `json:"headline"`
 	Strategy  string    `json:"strategy"`
 	Memcached Memcached `json:"memcached"`
 	Clock     string    `json:"clock"`
@@ -70,6 +74,13 @@ type Report struct {
 	// CostUSDPerMillion is the estimated AWS cost of a million uploads
 	// sent, by component and in total (see Account and package cost).
 	CostUSDPerMillion cost.PerMillion `json:"cost_usd_per_million"`
+	// CostUSDPerMillionURLs is the same per million URLs issued, which is
+	// what a team prices: duplicate and late attempts ride on one URL.
+	CostUSDPerMillionURLs cost.PerMillion `json:"cost_usd_per_million_urls"`
+	// MemcachedCapacity is the commands per second per node that a short
+	// saturation probe of the run's command mix measured after the run; the
+	// cost model sizes nodes with it unless a capacity is given.
+	MemcachedCapacity float64 `json:"memcached_capacity_cmds_per_s,omitempty"`
 	// CostModel is every figure the estimate rests on: prices file, Lambda
 	// duration and memory, node type, nodes, node capacity, monthly volume,
 	// and the DynamoDB conditional-delete design's cost for comparison.
@@ -78,6 +89,10 @@ type Report struct {
 	// memcached nodes cost less than DynamoDB's conditional delete; null
 	// when they never do or the strategy keeps no tokens in memcached.
 	BreakEvenMonthlyUploads *float64 `json:"break_even_monthly_uploads"`
+
+	// Faults lists every injected fault: when it fired, on which provider,
+	// what it did, or why it did not fire.
+	Faults []FaultReport `json:"faults"`
 
 	// HistoryFile is where a failing run's history was written.
 	HistoryFile string   `json:"history_file,omitempty"`
@@ -169,7 +184,7 @@ func (r *Report) Account(t *cost.Table, m cost.Model) error {
 	u := cost.Usage{Uploads: uploads, Tokens: int64(r.Counts.Tokens), APIRequests: int64(r.Counts.Tokens),
 		Invocations: r.Invoker.Invocations, S3: r.S3Requests, Memcached: r.Memcached.Kind != "none" && r.Memcached.Kind != "",
 		MemcachedCommands: r.MemcachedOps.Total(), MemcachedNodes: len(r.Memcached.Addrs),
-		UploadsPerS: r.Throughput.UploadsPerS, BilledMS: r.Invoker.BilledMS}
+		UploadsPerS: r.Throughput.UploadsPerS, BilledMS: r.Invoker.BilledMS, ProbedCapacity: r.MemcachedCapacity}
 	e, err := cost.Compute(u, t, m)
 	if err != nil {
 		return err
@@ -185,7 +200,7 @@ func (r *Report) Account(t *cost.Table, m cost.Model) error {
 		o.LambdaInvocations = per(u.Invocations)
 		o.LambdaGBSeconds = o.LambdaInvocations * e.LambdaGBSeconds
 	}
-	r.CostUSDPerMillion = e.PerMillion
+	r.CostUSDPerMillion, r.CostUSDPerMillionURLs = e.PerMillion, e.PerMillionURLs
 	r.CostModel = &e.Applied
 	r.BreakEvenMonthlyUploads = e.BreakEven
 	return nil
@@ -230,14 +245,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
-	verdict := "OK: the one-time invariants held"
-	if !r.OK {
-		verdict = "FAILED: see violations"
-	}
-	if r.Partial {
-		verdict += " (partial run)"
-	}
-	p("uploadonce loadtest\t%s", verdict)
+	p("uploadonce loadtest\t%s", r.Headline)
 	mc := r.Memcached.Kind
 	if len(r.Memcached.Addrs) > 0 {
 		mc += " " + strings.Join(r.Memcached.Addrs, ",")
@@ -257,6 +265,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	for _, k := range sortedKeys(r.Examples) {
 		p("examples %s\t%s", k, strings.Join(r.Examples[k], " "))
+	}
+	for _, f := range r.Faults {
+		p("fault %s@%s\t%s", f.Kind, f.At, faultLine(f))
 	}
 	p("")
 	p("throughput\t%.1f uploads/s\tupload phase %.2fs\twall %.2fs", r.Throughput.UploadsPerS, r.Throughput.UploadPhaseS, r.Throughput.WallS)
@@ -279,9 +290,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		o.S3Requests, o.APIRequests, o.LambdaInvocations, o.LambdaGBSeconds)
 	p("  s3 by operation\tput %.2f\tpost %.2f\tcopy %.2f\tget %.2f\thead %.2f\tlist %.2f\tdelete %.2f",
 		o.S3.Put, o.S3.Post, o.S3.Copy, o.S3.Get, o.S3.Head, o.S3.List, o.S3.Delete)
-	c := r.CostUSDPerMillion
-	p("cost per 1M uploads\t$%.4f\tAPI Gateway $%.4f\tLambda $%.4f\tS3 $%.4f\tmemcached $%.4f", c.Total,
-		c.APIGateway, c.Lambda, c.S3, c.Memcached)
+	for _, c := range []struct {
+		per string
+		m   cost.PerMillion
+	}{{"URLs", r.CostUSDPerMillionURLs}, {"uploads", r.CostUSDPerMillion}} {
+		p("cost per 1M %s\t$%.4f\tAPI Gateway $%.4f\tLambda $%.4f\tS3 $%.4f\tmemcached $%.4f", c.per, c.m.Total,
+			c.m.APIGateway, c.m.Lambda, c.m.S3, c.m.Memcached)
+	}
 	if m := r.CostModel; m != nil {
 		p("  cost model\t%s", CostModelLine(m))
 		p("  vs DynamoDB\t%s", BreakEvenLine(m, r.BreakEvenMonthlyUploads))
@@ -293,6 +308,19 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("history\t%s", r.HistoryFile)
 	}
 	return tw.Flush()
+}
+
+// faultLine says in one line what a fault did.
+func faultLine(f FaultReport) string {
+	switch {
+	case f.Fired && f.Ended != "":
+		return fmt.Sprintf("fired at %.2fs on %s: %s; %s", f.FiredAtS, f.Provider, f.Effect, f.Ended)
+	case f.Fired:
+		return fmt.Sprintf("fired at %.2fs on %s: %s", f.FiredAtS, f.Provider, f.Effect)
+	case f.NotApplicable:
+		return "not applicable: " + f.Effect
+	}
+	return "DID NOT FIRE: " + f.Effect
 }
 
 // CostModelLine says in one line what the cost estimate assumed.

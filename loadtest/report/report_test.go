@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/uploadonce/uploadonce/emulator/lambda"
@@ -32,7 +33,10 @@ func fixed() *Report {
 		Statuses: map[string]int{"204": 27, "403": 3}, Reasons: map[string]int{"accepted/first-use": 12, "rejected/token-missing": 15},
 		OpsPerUpload: OpsPerUpload{Memcached: 1.5, MemcachedExact: true, S3Requests: 2.75, APIRequests: 0.25, LambdaInvocations: 1,
 			LambdaGBSeconds: 0.000125, S3: S3PerUpload{Post: 1, Copy: 0.5, Delete: 1, Head: 0.25}},
-		CostUSDPerMillion: cost.PerMillion{APIGateway: 0.875, Lambda: 0.2021, S3: 7.6, Memcached: 0.1168, Total: 8.25},
+		CostUSDPerMillion:     cost.PerMillion{APIGateway: 0.875, Lambda: 0.2021, S3: 7.6, Memcached: 0.1168, Total: 8.25},
+		CostUSDPerMillionURLs: cost.PerMillion{APIGateway: 2.625, Lambda: 0.6063, S3: 22.8, Memcached: 0.3504, Total: 24.75},
+		Faults: []FaultReport{{Kind: "memcached-pause", At: "5s", Fired: true, FiredAtS: 5.01, Provider: "embedded",
+			Effect: "embedded paused for 30s", Ended: "memcached-pause ended: memcached answers again"}},
 		CostModel: &cost.Applied{Prices: "prices.yaml (embedded)", Region: "us-east-1", API: "rest", LambdaMS: 1,
 			LambdaMSFrom: cost.LambdaMSMeasured, LambdaMemoryMB: 128, MonthlyUploads: 100e6, NodeType: "cache.t4g.micro", Nodes: 1,
 			NodeUSDPerHour: 0.016, NodeCapacity: 12000, NodeCapacityFrom: "measured", DynamoDBWRUPerUpload: 1.25,
@@ -44,6 +48,7 @@ func fixed() *Report {
 	c.FalseReject = check.Property{Count: 1, Examples: []string{"uploads/d"}}
 	c.ExplainedRejects[check.CauseTokenTTL] = &check.Property{Count: 2}
 	r.FromCheck(c)
+	r.judge(c, 0.01, false)
 	return r
 }
 
@@ -164,5 +169,45 @@ func TestAccount(t *testing.T) {
 	}
 	if err := r.Account(cost.Default(), cost.Model{NodeType: "cache.x9.giant"}); err == nil {
 		t.Error("unknown node type accepted")
+	}
+}
+
+// TestVerdict: an interrupted run claims nothing; coverage is judged
+// before safety; an injected fault that never fired fails the run; then
+// the invariants. Each headline names its first cause.
+func TestVerdict(t *testing.T) {
+	clean := check.Result{Linearizable: "true", Counts: check.Counts{Tokens: 100, Uploads: 200, OK: 200, Accepted: 100}}
+	broken := clean
+	broken.Counts.IssueErrors, broken.FirstIssueErr = 100, `HTTP 502: {"message":"Internal server error"}`
+	broken.Unknown = check.Property{Count: 100}
+	double := clean
+	double.DoubleAccept = check.Property{Count: 4}
+	fired := []FaultReport{{Kind: "memcached-pause", At: "0s", Fired: true}}
+	unfired := []FaultReport{{Kind: "memcached-restart", At: "5m", Effect: "never fired: the run ended before its offset 5m0s"}}
+	notApplicable := []FaultReport{{Kind: "memcached-restart", At: "5s", NotApplicable: true}}
+	for _, tc := range []struct {
+		name    string
+		c       check.Result
+		faults  []FaultReport
+		partial bool
+		verdict string
+		words   string
+	}{
+		{"clean", clean, nil, false, VerdictOK, "OK: the one-time invariants held over 100 URLs"},
+		{"a fault that does not apply is no failure", clean, notApplicable, false, VerdictOK, "OK:"},
+		{"interrupted, even with violations", double, nil, true, VerdictPartial, "PARTIAL: the run was interrupted"},
+		{"nothing tested", broken, fired, false, VerdictInconclusive, "INCONCLUSIVE: 100 of 100 issue calls failed (first: HTTP 502"},
+		{"names the faults in force", broken, fired, false, VerdictInconclusive, "faults injected: memcached-pause@0s"},
+		{"a fault never fired", clean, unfired, false, VerdictFailed, "FAILED: fault memcached-restart@5m never fired"},
+		{"a violation", double, nil, false, VerdictFailed, "FAILED: cas did not hold the one-time invariants: double_accept 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Report{Strategy: "cas", Faults: tc.faults}
+			r.FromCheck(tc.c)
+			r.judge(tc.c, 0.01, tc.partial)
+			if r.Verdict != tc.verdict || !strings.Contains(r.Headline, tc.words) || r.OK != (tc.verdict == VerdictOK) {
+				t.Fatalf("verdict %s ok %v %q, want %s and %q", r.Verdict, r.OK, r.Headline, tc.verdict, tc.words)
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
@@ -105,6 +107,11 @@ func (s *Scenario) stack(strategy string) (plan.Stack, error) {
 		st.LambdaRetries = *s.Lambda.Retries
 	}
 	st.LambdaErrorRate = s.Lambda.ErrorRate
+	st.Functions.Verify, st.Functions.Issue = s.Functions.Verify, s.Functions.Issue
+	st.Functions.Timeout = orDur(s.Functions.Timeout.D(), st.Functions.Timeout)
+	for _, k := range slices.Sorted(maps.Keys(s.Functions.Env)) {
+		st.Functions.Env = append(st.Functions.Env, k+"="+s.Functions.Env[k])
+	}
 	return st, errors.Join(errs...)
 }
 

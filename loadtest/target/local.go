@@ -38,6 +38,7 @@ var (
 	_ Faultable  = (*Local)(nil)
 	_ Counted    = (*Local)(nil)
 	_ Cleaner    = (*Local)(nil)
+	_ Prober     = (*Local)(nil)
 )
 
 // LocalOptions are what a local stack needs beyond the plan's Stack.
@@ -168,6 +169,14 @@ func (l *Local) MemcachedStats(ctx context.Context) (memcached.ServerStats, erro
 		return memcached.ServerStats{}, nil
 	}
 	return memcached.ReadStats(ctx, l.run.Memcached.Addrs())
+}
+
+// ProbeCapacity implements Prober.
+func (l *Local) ProbeCapacity(ctx context.Context, mix memcached.Mix) (float64, error) {
+	if l.run.Memcached == nil {
+		return 0, errors.New("no memcached: the strategy keeps no tokens")
+	}
+	return memcached.ProbeCapacity(ctx, l.run.Memcached.Addrs(), mix, memcached.ProbeOptions{})
 }
 
 // Runtime implements Counted.

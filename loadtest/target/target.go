@@ -88,6 +88,12 @@ type Counted interface {
 	Runtime() Runtime
 }
 
+// Prober is a target whose memcached's capacity can be measured: a short
+// saturation probe with a command mix, in commands per second per node.
+type Prober interface {
+	ProbeCapacity(ctx context.Context, mix memcached.Mix) (float64, error)
+}
+
 // Runtime is the invoker's and delivery queue's accounting of a run.
 type Runtime struct {
 	Invoker lambda.Stats
