@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
@@ -67,6 +68,21 @@ func (v memcachedValue) String() string {
 func (v memcachedValue) Set(s string) error {
 	spec, err := memcached.ParseSpec(s)
 	*v.p = spec
+	return err
+}
+
+type hashingValue struct{ p *cluster.Hashing }
+
+func (v hashingValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return string(*v.p)
+}
+
+func (v hashingValue) Set(s string) error {
+	h, err := cluster.ParseHashing(s)
+	*v.p = h
 	return err
 }
 
@@ -177,6 +193,11 @@ func registerStackNoStrategy(fs *flag.FlagSet, st *plan.Stack, methodFlag string
 	fs.IntVar(&st.LambdaConcurrency, "lambda-concurrency", st.LambdaConcurrency, "verifier invocations at once")
 	fs.IntVar(&st.LambdaRetries, "lambda-retries", st.LambdaRetries, "retries of a failed invocation, 0..2 (1 min, then 2 min later)")
 	fs.Float64Var(&st.LambdaErrorRate, "lambda-error-rate", st.LambdaErrorRate, "fraction 0..1 of verifier invocations that fail (function errors)")
+	fs.Var(hashingValue{&st.MemcachedHashing}, "memcached-hashing",
+		"key placement of the memcached clients: modulo (gomemcache), ketama (AWS ElastiCache Cluster Client),\n"+
+			"ketama-md5 (spymemcached) or rendezvous (pymemcache HashClient) (default modulo)")
+	fs.Var(hashingValue{&st.VerifierMemcachedHashing}, "verifier-memcached-hashing",
+		"the verifier's placement when it differs from the issuer's --memcached-hashing (a mixed-runtime deployment)")
 	registerFunctions(fs, &st.Functions)
 }
 
@@ -232,6 +253,7 @@ var flagNames = map[string]string{
 	"functions.timeout":  "--function-timeout",
 	"lambda.concurrency": "--lambda-concurrency", "lambda.retries": "--lambda-retries", "lambda.error_rate": "--lambda-error-rate",
 	"concurrency": "--concurrency", "rate": "--rate", "window": "--window", "timeout": "--timeout",
+	"memcached_hashing": "--memcached-hashing", "verifier_memcached_hashing": "--verifier-memcached-hashing",
 }
 
 // planError turns a plan's validation error into a usage error naming

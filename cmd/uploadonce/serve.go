@@ -145,7 +145,7 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
 	cfg := r.Config()
 	mc := "none (the strategy keeps no tokens)"
 	if r.Memcached != nil {
-		mc = r.Memcached.Describe()
+		mc = r.Memcached.Describe() + memcachedPlacement(cfg.Memcache)
 	}
 	clockKind := "real"
 	if strings.Contains(fmt.Sprintf("%T", cfg.Clock), "Virtual") {
@@ -165,6 +165,18 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
 `, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
 		cfg.AccessKeyID, cfg.SecretAccessKey, cfg.Region, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
 		clockKind, r.URL, emulator.InspectPrefix, r.URL)
+}
+
+// memcachedPlacement says how the clients find the nodes and place keys.
+func memcachedPlacement(m emulator.MemcachedInfo) string {
+	s := "\n                 key placement " + m.Hashing
+	if m.VerifierHashing != "" {
+		s += " (issuer), " + m.VerifierHashing + " (verifier)"
+	}
+	if m.ConfigEndpoint != "" {
+		s += "; nodes discovered through config get cluster at " + m.ConfigEndpoint
+	}
+	return s
 }
 
 func noteSuffix(note string) string {

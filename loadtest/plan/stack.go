@@ -8,6 +8,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
@@ -53,6 +54,17 @@ type Stack struct {
 	// Functions, when set, replace the in-process verifier and issuer
 	// with function processes run over the Lambda Runtime API.
 	Functions Functions
+
+	// MemcachedHashing is the key placement of the memcached clients:
+	// modulo (gomemcache), ketama (the AWS ElastiCache Cluster Client),
+	// ketama-md5 or rendezvous (pymemcache); "" is modulo. Of a memcached
+	// with a configuration endpoint (embedded) the clients discover the
+	// nodes, as ElastiCache clients do.
+	MemcachedHashing cluster.Hashing
+	// VerifierMemcachedHashing, when set and different, is the verifier's
+	// placement, MemcachedHashing then being the issuer's: an issuer and a
+	// verifier that look for a token on different nodes.
+	VerifierMemcachedHashing cluster.Hashing
 }
 
 // Functions are the --verify-function, --issue-function, --function-env
@@ -162,6 +174,7 @@ func (s Stack) Validate() error {
 	var fe fieldErrs
 	s.validateGuard(&fe)
 	s.validateMemcached(&fe)
+	s.validatePlacement(&fe)
 	s.validateDelivery(&fe)
 	s.validateLambda(&fe)
 	s.validateFunctions(&fe)
@@ -222,6 +235,15 @@ func (s Stack) validateMemcached(fe *fieldErrs) {
 			m, MinMemcachedMemoryMB, MaxMemcachedMemoryMB)
 	} else if m > 0 && s.Memcached.Kind == memcached.KindExternal {
 		fe.add("memcached_memory_mb", "an external memcached's memory is not uploadonce's to set")
+	}
+}
+
+func (s Stack) validatePlacement(fe *fieldErrs) {
+	if _, err := cluster.ParseHashing(string(s.MemcachedHashing)); err != nil {
+		fe.add("memcached_hashing", "%v", err)
+	}
+	if _, err := cluster.ParseHashing(string(s.VerifierMemcachedHashing)); err != nil {
+		fe.add("verifier_memcached_hashing", "%v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -75,6 +76,18 @@ func (s *Scenario) stack(strategy string) (plan.Stack, error) {
 	}
 	st.Method = onetime.Method(s.Method)
 	st.MemcachedMemoryMB = s.MemcachedMemoryMB
+	for _, h := range []struct {
+		field, value string
+		to           *cluster.Hashing
+	}{
+		{"memcached_hashing", s.MemcachedHashing, &st.MemcachedHashing},
+		{"verifier_memcached_hashing", s.VerifierMemcachedHashing, &st.VerifierMemcachedHashing},
+	} {
+		if _, err := cluster.ParseHashing(h.value); err != nil {
+			bad(h.field, err)
+		}
+		*h.to = cluster.Hashing(h.value)
+	}
 	st.URLExpiry = orDur(s.URLExpiry.D(), st.URLExpiry)
 	st.TokenTTL = orDur(s.TokenTTL.D(), st.TokenTTL)
 	st.KeepRejected = s.KeepRejected

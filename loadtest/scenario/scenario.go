@@ -34,6 +34,11 @@ type Scenario struct {
 	Faults      []Fault       `yaml:"faults"`
 	Expect      expect.Expect `yaml:"expect"`
 
+	// MemcachedHashing is the clients' key placement (cluster.Hashing);
+	// VerifierMemcachedHashing the verifier's when it differs.
+	MemcachedHashing         string `yaml:"memcached_hashing"`
+	VerifierMemcachedHashing string `yaml:"verifier_memcached_hashing"`
+
 	// file names the source in errors; pos maps field paths to where their
 	// values are written; flags maps fields set by a command-line override
 	// to the flag that set them.
