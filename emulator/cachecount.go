@@ -21,9 +21,15 @@ type CacheStats struct {
 // Total returns the number of commands.
 func (s CacheStats) Total() int64 { return s.Add + s.Get + s.Delete + s.CAS }
 
-// countingCache decorates a Cache with command counters.
+// countingCache decorates a Cache with command counters. Two decorators
+// may share the counters: the issuer's and the verifier's clients when
+// they place keys differently (Config.VerifierCache).
 type countingCache struct {
-	inner                        onetime.Cache
+	inner onetime.Cache
+	*cacheCounters
+}
+
+type cacheCounters struct {
 	add, get, del, cas, failures atomic.Int64
 }
 

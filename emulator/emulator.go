@@ -115,12 +115,28 @@ type Config struct {
 	// FunctionTimeout is the functions' timeout; runtimeapi.DefaultTimeout
 	// when zero.
 	FunctionTimeout time.Duration
+
+	// VerifierCache, when set, is the verifier's memcached client and Cache
+	// the issuer's only: two clients that may place keys differently, as a
+	// Python issuer and a Go verifier do (the mixed-placement hazard). Nil
+	// means the verifier uses Cache.
+	VerifierCache onetime.Cache
 }
 
 // MemcachedInfo describes the memcached behind Cache, for health and reports.
 type MemcachedInfo struct {
-	Kind  string   `json:"kind"`
-	Addrs []string `json:"addrs"`
+	Kind string `json:"kind"`
+	// Addrs are every node of the cluster; Nodes, when set, gives them at
+	// the time of asking (a cluster may grow or shrink while it runs).
+	Addrs []string        `json:"addrs"`
+	Nodes func() []string `json:"-"`
+	// ConfigEndpoint is the ElastiCache configuration endpoint the clients
+	// discover the nodes from, "" when they use Addrs as given.
+	ConfigEndpoint string `json:"config_endpoint"`
+	// Hashing is the clients' key placement; VerifierHashing the
+	// verifier's when it differs from the issuer's.
+	Hashing         string `json:"hashing,omitempty"`
+	VerifierHashing string `json:"verifier_hashing,omitempty"`
 }
 
 // Emulator is a running emulated stack.
@@ -169,14 +185,7 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}
 
-	var strategy onetime.Strategy
-	var err error
-	if onetime.UsesMemcached(cfg.Strategy) {
-		e.cache = &countingCache{inner: cfg.Cache}
-		strategy, err = onetime.NewMemcachedStrategy(cfg.Strategy, e.cache, cfg.Clock)
-	} else {
-		strategy, err = onetime.NewS3Strategy(cfg.Strategy, e.S3.Objects())
-	}
+	strategy, verifierStrategy, err := e.strategies(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +201,7 @@ func New(cfg Config) (*Emulator, error) {
 	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: presigner, Clock: cfg.Clock,
 		Bucket: cfg.Bucket, URLExpiry: cfg.URLExpiry, TokenTTL: cfg.TokenTTL, Method: cfg.Method,
 		IfNoneMatch: cfg.Strategy == onetime.IfNoneMatch}
-	e.Verifier = &onetime.Verifier{Strategy: strategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
+	e.Verifier = &onetime.Verifier{Strategy: verifierStrategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
 		KeepRejected: cfg.KeepRejected, Record: e.onDecisionRecorded}
 	handler := lambda.Handler(e.Verifier.Handle)
 	if e.fns, err = e.startFunctions(); err != nil {
@@ -215,6 +224,25 @@ func New(cfg Config) (*Emulator, error) {
 		e.api = e.fns.issueHandler()
 	}
 	return e, nil
+}
+
+// strategies returns the issuer's strategy and the verifier's: the same one,
+// or for a VerifierCache the same strategy over the verifier's client.
+func (e *Emulator) strategies(cfg Config) (issuer, verifier onetime.Strategy, err error) {
+	if !onetime.UsesMemcached(cfg.Strategy) {
+		s, err := onetime.NewS3Strategy(cfg.Strategy, e.S3.Objects())
+		return s, s, err
+	}
+	e.cache = &countingCache{inner: cfg.Cache, cacheCounters: &cacheCounters{}}
+	if issuer, err = onetime.NewMemcachedStrategy(cfg.Strategy, e.cache, cfg.Clock); err != nil {
+		return nil, nil, err
+	}
+	if cfg.VerifierCache == nil {
+		return issuer, issuer, nil
+	}
+	vc := &countingCache{inner: cfg.VerifierCache, cacheCounters: e.cache.cacheCounters}
+	verifier, err = onetime.NewMemcachedStrategy(cfg.Strategy, vc, cfg.Clock)
+	return issuer, verifier, err
 }
 
 func (c *Config) fill() error {
@@ -359,7 +387,12 @@ func (e *Emulator) onInvocation(inv lambda.Invocation) {
 }
 
 func (e *Emulator) onIssue(g onetime.Grant, took time.Duration, err error) {
-	if err != nil {
+	e.recordIssue(took, err == nil)
+}
+
+// recordIssue counts one issue call, in process or by an issue function.
+func (e *Emulator) recordIssue(took time.Duration, ok bool) {
+	if !ok {
 		e.metrics.issueErrors.Inc()
 		return
 	}

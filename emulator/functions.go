@@ -66,7 +66,7 @@ func (e *Emulator) startFunctions() (*functions, error) {
 			return nil, fmt.Errorf("%s function %q: %w", handler, line, err)
 		}
 		return runtimeapi.New(runtimeapi.Config{Command: argv, Handler: handler, Region: cfg.Region,
-			Timeout: cfg.FunctionTimeout, Concurrency: cfg.Lambda.Concurrency, Env: e.functionEnv(),
+			Timeout: cfg.FunctionTimeout, Concurrency: cfg.Lambda.Concurrency, Env: e.functionEnv(handler),
 			Logger: cfg.Logger.With().Str("component", "function").Str("handler", handler).Logger()})
 	}
 	var err error
@@ -79,9 +79,9 @@ func (e *Emulator) startFunctions() (*functions, error) {
 	return f, nil
 }
 
-// functionEnv is the configuration the functions get: the emulator's
+// functionEnv is the configuration handler's function gets: the emulator's
 // credentials and endpoint, and cmd/lambda's variables, then FunctionEnv.
-func (e *Emulator) functionEnv() []string {
+func (e *Emulator) functionEnv(handler string) []string {
 	cfg := e.cfg
 	env := []string{
 		"AWS_ACCESS_KEY_ID=" + cfg.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + cfg.SecretAccessKey,
@@ -89,9 +89,7 @@ func (e *Emulator) functionEnv() []string {
 		"BUCKET_NAME=" + cfg.Bucket, "BUCKET_PREFIX=" + onetime.DefaultPrefix, "ACCEPTED_PREFIX=" + onetime.AcceptedPrefix,
 		"STRATEGY=" + cfg.Strategy, "UPLOAD_METHOD=" + string(cfg.Method),
 	}
-	if len(cfg.Memcache.Addrs) > 0 {
-		env = append(env, "MEMCACHED_ENDPOINT="+strings.Join(cfg.Memcache.Addrs, ","))
-	}
+	env = append(env, memcachedEnv(cfg.Memcache, handler)...)
 	if s := wholeSeconds(cfg.URLExpiry); s > 0 {
 		env = append(env, "TIMEOUT_IN_SECONDS="+strconv.FormatInt(s, 10))
 	}
@@ -101,23 +99,35 @@ func (e *Emulator) functionEnv() []string {
 	return append(env, cfg.FunctionEnv...)
 }
 
+// memcachedEnv tells a function where memcached is and how to place keys,
+// as deploy/template.yaml does: a cluster with a configuration endpoint
+// (embedded) is given by that endpoint, to discover; the verify function
+// gets the verifier's placement when it differs.
+func memcachedEnv(m MemcachedInfo, handler string) []string {
+	var env []string
+	switch {
+	case m.ConfigEndpoint != "":
+		env = append(env, "MEMCACHED_ENDPOINT="+m.ConfigEndpoint, "MEMCACHED_DISCOVERY=elasticache")
+	case len(m.Addrs) > 0:
+		env = append(env, "MEMCACHED_ENDPOINT="+strings.Join(m.Addrs, ","))
+	}
+	hashing := m.Hashing
+	if handler == "verify" && m.VerifierHashing != "" {
+		hashing = m.VerifierHashing
+	}
+	if hashing != "" {
+		env = append(env, "MEMCACHED_HASHING="+hashing)
+	}
+	return env
+}
+
 func wholeSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
 // issueHandler is the issue endpoint with the issue function behind it.
 func (f *functions) issueHandler() *issueapi.Proxy {
 	e := f.e
 	p := issueapi.NewProxy(f.issue.Invoke, e.cfg.Stage, e.cfg.APIKey, e.cfg.Logger.With().Str("component", "api").Logger())
-	p.OnIssue = func(status int, took time.Duration, err error) {
-		if err != nil || status != 200 {
-			e.metrics.issueErrors.Inc()
-			return
-		}
-		e.mu.Lock()
-		e.issued++
-		e.mu.Unlock()
-		e.metrics.issued.Inc()
-		e.metrics.issueSeconds.Observe(took.Seconds())
-	}
+	p.OnIssue = func(status int, took time.Duration, err error) { e.recordIssue(took, err == nil && status == 200) }
 	return p
 }
 

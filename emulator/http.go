@@ -132,6 +132,9 @@ func (e *Emulator) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	if mc.Kind == "" {
 		mc.Kind = "none"
 	}
+	if mc.Nodes != nil {
+		mc.Addrs = mc.Nodes()
+	}
 	h := Health{Status: "ok", Bucket: e.cfg.Bucket, Strategy: e.cfg.Strategy, Method: string(e.cfg.Method),
 		Memcached: mc, Clock: kind, Now: e.clock.Now().UTC(), Region: e.cfg.Region, Issued: issued,
 		Pending: e.Queue.InFlight() + e.Invoker.Pending(), Logs: logs}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -39,6 +40,16 @@ type StartOptions struct {
 	// IdleTimeout closes connections idle between requests (and bounds the
 	// wait for a request's headers); DefaultIdleTimeout when zero.
 	IdleTimeout time.Duration
+	// MemcachedHashing is the memcached clients' key placement;
+	// cluster.DefaultHashing when empty. VerifierMemcachedHashing, when
+	// set and different, gives the verifier a client of its own that
+	// places keys that way (see Config.VerifierCache).
+	MemcachedHashing         cluster.Hashing
+	VerifierMemcachedHashing cluster.Hashing
+	// MemcachedRefresh is how often the clients of a memcached with a
+	// configuration endpoint (embedded) rediscover its nodes, on Clock;
+	// cluster.DefaultRefreshInterval when zero.
+	MemcachedRefresh time.Duration
 }
 
 // Running is an emulator serving HTTP, with the memcached it started.
@@ -47,8 +58,11 @@ type Running struct {
 	// URL is the base URL of the listener, e.g. http://127.0.0.1:4566.
 	URL       string
 	Memcached *memcached.Server
-	server    *http.Server
-	done      chan error
+	// MemcachedClients are the issuer's client and, when it places keys
+	// differently, the verifier's.
+	MemcachedClients []*cluster.Client
+	server           *http.Server
+	done             chan error
 }
 
 // Start starts memcached (when the strategy needs it), the emulator and its
@@ -67,6 +81,7 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 	r := &Running{URL: "http://" + reachable(ln.Addr()), done: make(chan error, 1)}
 	cleanup := func() {
 		ln.Close()
+		r.closeClients()
 		if r.Memcached != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -91,8 +106,10 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 			cleanup()
 			return nil, fmt.Errorf("start memcached: %w", err)
 		}
-		cfg.Cache = memcached.NewClient(r.Memcached.Addrs(), max(o.Concurrency, o.Lambda.Concurrency, 64))
-		cfg.Memcache = MemcachedInfo{Kind: r.Memcached.Kind(), Addrs: r.Memcached.Addrs()}
+		if err := r.openClients(ctx, o, &cfg); err != nil {
+			cleanup()
+			return nil, err
+		}
 	}
 	r.Emulator, err = New(cfg)
 	if err != nil {
@@ -112,6 +129,52 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 	return r, nil
 }
 
+// openClients opens the issuer's memcached client and, for a different
+// verifier placement, the verifier's, and describes them in cfg. A
+// memcached with a configuration endpoint is discovered through it, as an
+// ElastiCache cluster is, with refreshes due on the emulator's clock.
+func (r *Running) openClients(ctx context.Context, o StartOptions, cfg *Config) error {
+	mc := r.Memcached
+	opts := []cluster.Option{
+		cluster.WithPoolSize(max(o.Concurrency, o.Lambda.Concurrency, 64)),
+		cluster.WithLogger(o.Logger.With().Str("component", "memcached-client").Logger()),
+		cluster.WithRefreshInterval(o.MemcachedRefresh),
+	}
+	addrs := mc.Addrs()
+	if ep := mc.ConfigEndpoint(); ep != "" {
+		addrs = []string{ep}
+		opts = append(opts, cluster.WithDiscovery(cluster.DiscoveryElastiCache))
+		if o.Clock != nil {
+			opts = append(opts, cluster.WithClock(o.Clock))
+		}
+	}
+	hashing := orDefault(o.MemcachedHashing, cluster.DefaultHashing)
+	issuer, err := cluster.Open(ctx, addrs, append(opts, cluster.WithHashing(hashing))...)
+	if err != nil {
+		return fmt.Errorf("memcached client: %w", err)
+	}
+	r.MemcachedClients = append(r.MemcachedClients, issuer)
+	cfg.Cache = issuer
+	cfg.Memcache = MemcachedInfo{Kind: mc.Kind(), Addrs: mc.Addrs(), Nodes: mc.Addrs, ConfigEndpoint: mc.ConfigEndpoint(),
+		Hashing: string(hashing)}
+	if v := o.VerifierMemcachedHashing; v != "" && v != hashing {
+		verifier, err := cluster.Open(ctx, addrs, append(opts, cluster.WithHashing(v))...)
+		if err != nil {
+			return fmt.Errorf("verifier memcached client: %w", err)
+		}
+		r.MemcachedClients = append(r.MemcachedClients, verifier)
+		cfg.VerifierCache = verifier
+		cfg.Memcache.VerifierHashing = string(v)
+	}
+	return nil
+}
+
+func (r *Running) closeClients() {
+	for _, c := range r.MemcachedClients {
+		_ = c.Close()
+	}
+}
+
 // Done reports the listener's end: nil after Close, or the serve error.
 func (r *Running) Done() <-chan error { return r.done }
 
@@ -123,6 +186,7 @@ func (r *Running) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
 	r.Emulator.Close()
+	r.closeClients()
 	if r.Memcached != nil {
 		if err := r.Memcached.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop memcached: %w", err))
@@ -141,7 +205,7 @@ func reachable(addr net.Addr) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
 
-func orDefault(s, d string) string {
+func orDefault[S ~string](s, d S) S {
 	if s == "" {
 		return d
 	}

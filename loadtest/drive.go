@@ -44,11 +44,18 @@ func (e *engine) runWindow(ctx context.Context, w *window, first bool) {
 	if first {
 		e.faults.ApplyDue(ctx, 0)
 	}
+	// A token's uploads due at 0 follow its issue at once, except with
+	// Window 0 in the closed model, which issues every token first, as
+	// scenarios describe: then all tokens are live together, which is what
+	// memory pressure needs to evict live ones.
+	issueFirst := e.p.Window == 0 && e.p.Rate == 0
 	e.issueAll(ctx, w.tokens, func(ts *tokenState, intended int64) {
-		e.sendDue(ctx, []*tokenState{ts}, 0, intended)
+		if !issueFirst {
+			e.sendDue(ctx, []*tokenState{ts}, 0, intended)
+		}
 	})
 	for _, off := range e.sched.Walk(schedule.Window{Lo: w.tokens[0].Index, Hi: w.tokens[len(w.tokens)-1].Index + 1}, first) {
-		if off == 0 {
+		if off == 0 && !issueFirst {
 			continue
 		}
 		if ctx.Err() != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -24,13 +25,23 @@ const (
 	EnvStrategy          = "STRATEGY"
 	EnvUploadMethod      = "UPLOAD_METHOD"
 	EnvDecisionLogPrefix = "DECISION_LOG_PREFIX"
+	// EnvMemcachedDiscovery "elasticache" makes MEMCACHED_ENDPOINT a
+	// cluster's configuration endpoint: the nodes are read from it at init
+	// and again at most every 60 s. Unset or "none": the endpoint lists the
+	// nodes.
+	EnvMemcachedDiscovery = "MEMCACHED_DISCOVERY"
+	// EnvMemcachedHashing is the key placement: modulo (gomemcache's, the
+	// default), ketama (the AWS ElastiCache Cluster Client's), ketama-md5
+	// (spymemcached's) or rendezvous (pymemcache HashClient's). Every
+	// function on one cluster must place keys alike.
+	EnvMemcachedHashing = "MEMCACHED_HASHING"
 )
 
 // ConfigVars lists the configuration variables, _HANDLER aside (the
 // template sets that as the function's Handler, not as a variable).
 var ConfigVars = []string{
 	EnvBucketName, EnvBucketPrefix, EnvAcceptedPrefix, EnvMemcachedEndpoint, EnvURLExpiry,
-	EnvTokenTTL, EnvStrategy, EnvUploadMethod, EnvDecisionLogPrefix,
+	EnvTokenTTL, EnvStrategy, EnvUploadMethod, EnvDecisionLogPrefix, EnvMemcachedDiscovery, EnvMemcachedHashing,
 }
 
 // Handler names, as _HANDLER carries them.
@@ -62,6 +73,11 @@ type config struct {
 	Strategy          string
 	Method            onetime.Method
 	DecisionLogPrefix string
+
+	// MemcachedDiscovery and MemcachedHashing say how MemcachedAddrs are
+	// read and keys placed.
+	MemcachedDiscovery cluster.Discovery
+	MemcachedHashing   cluster.Hashing
 }
 
 // loadConfig reads the configuration from getenv and checks every value;
@@ -105,6 +121,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.Method, err = uploadMethod(getenv(EnvUploadMethod), c.Strategy); err != nil {
 		return config{}, bad(EnvUploadMethod, err.Error())
+	}
+	if c.MemcachedDiscovery, err = cluster.ParseDiscovery(getenv(EnvMemcachedDiscovery)); err != nil {
+		return config{}, bad(EnvMemcachedDiscovery, err.Error())
+	}
+	if c.MemcachedHashing, err = cluster.ParseHashing(getenv(EnvMemcachedHashing)); err != nil {
+		return config{}, bad(EnvMemcachedHashing, err.Error())
 	}
 	if onetime.UsesMemcached(c.Strategy) {
 		if c.MemcachedAddrs, err = addrs(getenv(EnvMemcachedEndpoint)); err != nil {

@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/rs/zerolog"
 
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -38,10 +38,6 @@ const (
 	envEndpoint   = "AWS_ENDPOINT_URL"
 )
 
-// memcachedTimeout is the client's per-operation timeout: gomemcache's
-// 500 ms default fails operations on a busy host.
-const memcachedTimeout = time.Second
-
 // function holds what init builds once and every invocation reuses.
 type function struct {
 	cfg      config
@@ -52,7 +48,7 @@ type function struct {
 }
 
 // newFunction reads the configuration and builds the handlers' clients.
-func newFunction(_ context.Context, getenv func(string) string, logOut io.Writer) (*function, error) {
+func newFunction(ctx context.Context, getenv func(string) string, logOut io.Writer) (*function, error) {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -64,9 +60,13 @@ func newFunction(_ context.Context, getenv func(string) string, logOut io.Writer
 	objects := onetime.S3Objects{Client: client}
 	var strategy onetime.Strategy
 	if onetime.UsesMemcached(cfg.Strategy) {
-		mc := memcache.New(cfg.MemcachedAddrs...)
-		mc.Timeout = memcachedTimeout
-		mc.MaxIdleConns = 2 // one invocation at a time per process
+		// One invocation at a time per process: a pool of 2 is plenty.
+		var mc *cluster.Client
+		mc, err = cluster.Open(ctx, cfg.MemcachedAddrs, cluster.WithHashing(cfg.MemcachedHashing),
+			cluster.WithDiscovery(cfg.MemcachedDiscovery), cluster.WithPoolSize(2), cluster.WithLogger(zerolog.New(logOut)))
+		if err != nil {
+			return nil, &ConfigError{Var: EnvMemcachedEndpoint, Value: getenv(EnvMemcachedEndpoint), Problem: err.Error()}
+		}
 		strategy, err = onetime.NewMemcachedStrategy(cfg.Strategy, mc, systemClock{})
 	} else {
 		strategy, err = onetime.NewS3Strategy(cfg.Strategy, objects)

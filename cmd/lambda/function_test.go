@@ -62,6 +62,14 @@ func TestLoadConfig(t *testing.T) {
 		{"memcached without port", map[string]string{EnvMemcachedEndpoint: "cache.local"}, EnvMemcachedEndpoint},
 		{"memcached bad port", map[string]string{EnvMemcachedEndpoint: "a:1,b:99999"}, EnvMemcachedEndpoint},
 		{"two memcached nodes", map[string]string{EnvMemcachedEndpoint: "a:1, b:2"}, ""},
+		{"hashing rendezvous", map[string]string{EnvMemcachedHashing: "rendezvous"}, ""},
+		{"unknown hashing", map[string]string{EnvMemcachedHashing: "crc32"}, EnvMemcachedHashing},
+		{"unknown discovery", map[string]string{EnvMemcachedDiscovery: "consul"}, EnvMemcachedDiscovery},
+		{"discovery none", map[string]string{EnvMemcachedDiscovery: "none"}, ""},
+		// Discovery asks the endpoint at init: one that does not answer
+		// fails the init, naming the endpoint.
+		{"discovery without an endpoint", map[string]string{EnvMemcachedDiscovery: "elasticache", EnvMemcachedEndpoint: "127.0.0.1:1"},
+			EnvMemcachedEndpoint},
 		{"no region", map[string]string{envRegion: ""}, envRegion},
 		{"no credentials", map[string]string{envAccessKeyID: ""}, envAccessKeyID},
 		{"endpoint not a URL", map[string]string{envEndpointS3: "127.0.0.1:4566"}, envEndpointS3},

@@ -13,7 +13,9 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -67,6 +69,21 @@ func (v memcachedValue) String() string {
 func (v memcachedValue) Set(s string) error {
 	spec, err := memcached.ParseSpec(s)
 	*v.p = spec
+	return err
+}
+
+type hashingValue struct{ p *cluster.Hashing }
+
+func (v hashingValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return string(*v.p)
+}
+
+func (v hashingValue) Set(s string) error {
+	h, err := cluster.ParseHashing(s)
+	*v.p = h
 	return err
 }
 
@@ -246,6 +263,55 @@ func registerStackNoStrategy(fs *flag.FlagSet, st *plan.Stack, methodFlag string
 	fs.IntVar(&st.LambdaConcurrency, "lambda-concurrency", st.LambdaConcurrency, "verifier invocations at once")
 	fs.IntVar(&st.LambdaRetries, "lambda-retries", st.LambdaRetries, "retries of a failed invocation, 0..2 (1 min, then 2 min later)")
 	fs.Float64Var(&st.LambdaErrorRate, "lambda-error-rate", st.LambdaErrorRate, "fraction 0..1 of verifier invocations that fail (function errors)")
+	fs.Var(hashingValue{&st.MemcachedHashing}, "memcached-hashing",
+		"key placement of the memcached clients: modulo (gomemcache), ketama (AWS ElastiCache Cluster Client),\n"+
+			"ketama-md5 (spymemcached) or rendezvous (pymemcache HashClient) (default modulo)")
+	fs.Var(hashingValue{&st.VerifierMemcachedHashing}, "verifier-memcached-hashing",
+		"the verifier's placement when it differs from the issuer's --memcached-hashing (a mixed-runtime deployment)")
+	registerFunctions(fs, &st.Functions)
+}
+
+// registerFunctions registers the function flags (DESIGN §4, "Functions").
+func registerFunctions(fs *flag.FlagSet, f *plan.Functions) {
+	fs.Var(commandValue{&f.Verify}, "verify-function", "run CMD as the verify function over the Lambda Runtime API (split like a shell line, no shell)")
+	fs.Var(commandValue{&f.Issue}, "issue-function", "run CMD as the issue function behind the API, as a Lambda proxy integration")
+	fs.Var(envValue{&f.Env}, "function-env", "K=V added to or overriding the functions' environment (repeatable)")
+	fs.DurationVar(&f.Timeout, "function-timeout", f.Timeout, "kill a function invocation after this long (up to 15m); the event is retried")
+}
+
+type commandValue struct{ p *string }
+
+func (v commandValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v commandValue) Set(s string) error {
+	if _, err := runtimeapi.Split(s); err != nil {
+		return err
+	}
+	*v.p = s
+	return nil
+}
+
+type envValue struct{ p *[]string }
+
+func (v envValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+
+func (v envValue) Set(s string) error {
+	k, _, ok := strings.Cut(s, "=")
+	if !ok || k == "" || strings.ContainsAny(k, " \t") {
+		return fmt.Errorf("want K=V, got %q", s)
+	}
+	*v.p = append(*v.p, s)
+	return nil
 }
 
 // flagNames maps a plan field (as plan.FieldError names it) to its flag.
@@ -253,8 +319,11 @@ var flagNames = map[string]string{
 	"strategy": "--strategy", "memcached": "--memcached", "memcached_memory_mb": "--memcached-memory-mb",
 	"clock": "--clock", "url_expiry": "--url-expiry", "token_ttl": "--token-ttl",
 	"events.duplicates": "--event-duplicates", "events.reorder": "--event-reorder", "events.max_age": "--max-event-age",
+	"functions.verify": "--verify-function", "functions.issue": "--issue-function", "functions.env": "--function-env",
+	"functions.timeout":  "--function-timeout",
 	"lambda.concurrency": "--lambda-concurrency", "lambda.retries": "--lambda-retries", "lambda.error_rate": "--lambda-error-rate",
 	"concurrency": "--concurrency", "rate": "--rate", "window": "--window", "timeout": "--timeout",
+	"memcached_hashing": "--memcached-hashing", "verifier_memcached_hashing": "--verifier-memcached-hashing",
 }
 
 // planError turns a plan's validation error into a usage error naming

@@ -48,6 +48,8 @@ type runFlags struct {
 	reportJSON string
 	logLevel   string
 	logFormat  string
+	functions  plan.Functions
+	set        map[string]bool // the flags given
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -57,6 +59,22 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.reportJSON, "report-json", "", "write the JSON report: a file for a single run, else a directory that gets NAME-STRATEGY.json per run")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
+	registerFunctions(fs, &f.functions)
+}
+
+// overrideFunctions lays the function flags given over a plan's.
+func (f *runFlags) overrideFunctions(p *plan.Plan) {
+	fn := &p.Stack.Functions
+	if f.set["verify-function"] {
+		fn.Verify = f.functions.Verify
+	}
+	if f.set["issue-function"] {
+		fn.Issue = f.functions.Issue
+	}
+	if f.set["function-timeout"] {
+		fn.Timeout = f.functions.Timeout
+	}
+	fn.Env = append(fn.Env, f.functions.Env...)
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -110,6 +128,8 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	// Load and validate every file before anything runs.
 	runs, err := loadRuns(files, f)
 	if err != nil {
@@ -235,6 +255,11 @@ func loadRuns(files []string, f runFlags) ([]scenarioRun, error) {
 		}
 		for _, name := range strategies {
 			p, _ := s.Plan(name)
+			f.overrideFunctions(&p)
+			if err := p.Validate(); err != nil {
+				errs = append(errs, planError(err, "method"))
+				continue
+			}
 			runs = append(runs, scenarioRun{s: s, strategy: name, plan: p})
 		}
 	}

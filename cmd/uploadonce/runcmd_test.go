@@ -85,6 +85,8 @@ func TestRunBadInputExits2(t *testing.T) {
 		{"bad clock override", []string{"run", good, "--clock", "sundial"}, `invalid value "sundial" for flag -clock`},
 		{"bad memcached override", []string{"run", "--memcached", "memcache", good}, `invalid value "memcache" for flag -memcached`},
 		{"bad log level", []string{"run", "--log-level", "loud", good}, "--log-level"},
+		// upload1x runs four strategies: a file name cannot hold four reports.
+		{"one report file for four runs", []string{"run", "--report-json", filepath.Join(t.TempDir(), "one.json"), good}, "names a directory"},
 		{"unknown flag", []string{"run", "--colour", good}, "colour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

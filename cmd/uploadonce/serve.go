@@ -122,8 +122,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var f serveFlags
 	f.register(fs)
-	var fn functionFlags
-	fn.register(fs)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,9 +138,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts, err := f.options(log)
 	if err != nil {
-		return err
-	}
-	if err := fn.apply(&opts); err != nil {
 		return err
 	}
 	if !isLoopback(f.listen) {
@@ -180,7 +175,7 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
 	cfg := r.Config()
 	mc := "none (the strategy keeps no tokens)"
 	if r.Memcached != nil {
-		mc = r.Memcached.Describe()
+		mc = r.Memcached.Describe() + memcachedPlacement(cfg.Memcache)
 	}
 	clockKind := "real"
 	if strings.Contains(fmt.Sprintf("%T", cfg.Clock), "Virtual") {
@@ -214,6 +209,18 @@ func uploadsBanner(cfg emulator.Config) string {
 		host = "URLs name " + cfg.PublicURL
 	}
 	return size + "; " + host
+}
+
+// memcachedPlacement says how the clients find the nodes and place keys.
+func memcachedPlacement(m emulator.MemcachedInfo) string {
+	s := "\n                 key placement " + m.Hashing
+	if m.VerifierHashing != "" {
+		s += " (issuer), " + m.VerifierHashing + " (verifier)"
+	}
+	if m.ConfigEndpoint != "" {
+		s += "; nodes discovered through config get cluster at " + m.ConfigEndpoint
+	}
+	return s
 }
 
 func noteSuffix(note string) string {

@@ -20,7 +20,13 @@
 //   - auto: container, else process, else embedded.
 //
 // Every kind offers the same fault hooks on [Server]: Restart and Flush.
-// [NewClient] builds a gomemcache client sized for a load's concurrency.
+// An embedded cluster also grows and shrinks (AddNode, RemoveNode),
+// publishing each change to `config get cluster`.
+//
+// [NewClient] builds a gomemcache client sized for a load's concurrency;
+// package cluster builds clients with another key placement, or that
+// discover an ElastiCache cluster's nodes (as the embedded cluster serves
+// them).
 //
 // The conformance suite in conformance_test.go runs one set of behaviours
 // against every kind available, so the embedded server is held to what the

@@ -35,9 +35,9 @@ type Server struct {
 	kind  string
 	desc  string
 	image string
-	addrs []string
+	addrs []string // the nodes of every kind but embedded
 	node  node
-	embs  []*Embedded
+	emb   *embeddedCluster // kind embedded, else nil
 
 	mu     sync.Mutex
 	closed bool
@@ -47,8 +47,14 @@ type Server struct {
 // external (never auto).
 func (s *Server) Kind() string { return s.kind }
 
-// Addrs returns a copy of the node addresses, in a stable order.
-func (s *Server) Addrs() []string { return append([]string(nil), s.addrs...) }
+// Addrs returns a copy of the node addresses, in a stable order: of an
+// embedded cluster, the nodes it has now (see AddNode).
+func (s *Server) Addrs() []string {
+	if s.emb != nil {
+		return s.emb.addrs()
+	}
+	return append([]string(nil), s.addrs...)
+}
 
 // Describe is a human string such as
 // "container (uploadonce/memcached:local) at 127.0.0.1:32768".
@@ -62,24 +68,29 @@ func (s *Server) Image() string { return s.image }
 // fault knobs), else nil. Of an embedded:N cluster it is the first node; see
 // EmbeddedNodes.
 func (s *Server) Embedded() *Embedded {
-	if len(s.embs) == 0 {
+	if s.emb == nil {
 		return nil
 	}
-	return s.embs[0]
+	return s.emb.snapshot()[0]
 }
 
 // EmbeddedNodes returns every in-process server of kind embedded, in the
 // order of Addrs, else nil.
-func (s *Server) EmbeddedNodes() []*Embedded { return append([]*Embedded(nil), s.embs...) }
+func (s *Server) EmbeddedNodes() []*Embedded {
+	if s.emb == nil {
+		return nil
+	}
+	return s.emb.snapshot()
+}
 
 // ConfigEndpoint is the address an ElastiCache Auto Discovery client asks
 // `config get cluster` for kind embedded (every node answers it; this is
 // the first), else "": the real memcached lacks the extension.
 func (s *Server) ConfigEndpoint() string {
-	if len(s.embs) == 0 {
+	if s.emb == nil {
 		return ""
 	}
-	return s.addrs[0]
+	return s.emb.addrs()[0]
 }
 
 // Restart loses all data, as a memcached restart does: a process is killed
@@ -100,7 +111,7 @@ func (s *Server) Restart(ctx context.Context) error {
 // Flush sends flush_all to every node and expects OK from each.
 func (s *Server) Flush(ctx context.Context) error {
 	var errs []error
-	for _, a := range s.addrs {
+	for _, a := range s.Addrs() {
 		if err := command(ctx, a, "flush_all", "OK"); err != nil {
 			errs = append(errs, err)
 		}
@@ -145,6 +156,37 @@ func (s *Server) Resume(ctx context.Context) error {
 		return ErrUnsupported
 	}
 	return p.resume(ctx)
+}
+
+// scaler is the optional capability of clusters whose node list can change.
+type scaler interface {
+	addNode(ctx context.Context) (addr string, err error)
+	removeNode(ctx context.Context) (addr string, err error)
+}
+
+// AddNode adds a node to the cluster and publishes a configuration with a
+// higher version on every node: clients that discover the cluster (see
+// OpenClient) place keys on it from their next refresh, and tokens whose
+// keys move to it are not found there. Only embedded clusters can grow
+// (ErrUnsupported for the other kinds): the real memcached does not answer
+// `config get cluster`, so no client would see the new node.
+func (s *Server) AddNode(ctx context.Context) (addr string, err error) {
+	sc, ok := s.node.(scaler)
+	if !ok {
+		return "", ErrUnsupported
+	}
+	return sc.addNode(ctx)
+}
+
+// RemoveNode stops the newest node (never the configuration endpoint, the
+// first), losing its items, and publishes the smaller configuration. It
+// refuses to remove the last node. ErrUnsupported as for AddNode.
+func (s *Server) RemoveNode(ctx context.Context) (addr string, err error) {
+	sc, ok := s.node.(scaler)
+	if !ok {
+		return "", ErrUnsupported
+	}
+	return sc.removeNode(ctx)
 }
 
 // ErrClosed is returned by Restart after Close.

@@ -74,6 +74,11 @@ const (
 	// CauseTokenLost + memcached-restart or memcached-flush: the token was
 	// issued before the fault and claimed after it (hazard 6).
 	CauseTokenLost = "token-lost-to-" // + fault kind
+	// CauseNodeChange: the token was issued before a node was added to or
+	// removed from the cluster and claimed after it: the clients, once
+	// they rediscovered the nodes, looked for it on a node that does not
+	// hold it (or it went with the removed node).
+	CauseNodeChange = CauseTokenLost + "node-change"
 	// CauseTokenEvicted: the token was missing while memcached was under
 	// memory pressure: an injected memory limit, or evictions the server
 	// reported during the run (hazard 6).

@@ -117,6 +117,32 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			// A node added between issue and claim: once the clients saw
+			// it, the token was looked for on another node.
+			"explained by a node change", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS,
+					Faults: []history.Fault{{Kind: plan.FaultMemcachedAddNode, Ns: 5}}}, Tokens: []*history.Token{
+					tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"), dec(31, rej, onetime.ReasonTokenMissing, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseNodeChange].Count != 1 || CauseNodeChange != "token-lost-to-node-change" {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
+			// The latest loss between issue and miss names the cause.
+			"a removed node after a restart", func() *history.Run {
+				return &history.Run{Meta: history.Meta{Strategy: onetime.CAS,
+					Faults: []history.Fault{{Kind: plan.FaultMemcachedRestart, Ns: 4}, {Kind: plan.FaultMemcachedRemoveNode, Ns: 5}}},
+					Tokens: []*history.Token{
+						tok("k", dec(30, rej, onetime.ReasonTokenMissing, "01", "aa"), dec(31, rej, onetime.ReasonTokenMissing, "02", "aa"))}}
+			}, func(t *testing.T, r Result) {
+				if !r.OK() || r.ExplainedRejects[CauseNodeChange].Count != 1 {
+					t.Fatalf("%s %v", r.String(), r.ExplainedRejects)
+				}
+			},
+		},
+		{
 			// A restart BEFORE the issue cannot have lost the token: the
 			// miss stays a violation.
 			"restart before the issue explains nothing", func() *history.Run {

@@ -64,9 +64,9 @@ func explain(m *history.Meta, t *history.Token) (cause string, excused bool) {
 }
 
 // lostCause names the fault that dropped t's token before the miss at
-// missingAt: the latest restart or flush between the issue and the miss,
-// else an injected memory limit in force by then, else evictions the server
-// reported during the run.
+// missingAt: the latest restart, flush or node change between the issue and
+// the miss, else an injected memory limit in force by then, else evictions
+// the server reported during the run.
 func lostCause(m *history.Meta, t *history.Token, missingAt int64) string {
 	kind, evicted := "", false
 	for _, f := range m.Faults {
@@ -77,6 +77,10 @@ func lostCause(m *history.Meta, t *history.Token, missingAt int64) string {
 		case plan.FaultMemcachedRestart, plan.FaultMemcachedFlush:
 			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
 				kind = f.Kind
+			}
+		case plan.FaultMemcachedAddNode, plan.FaultMemcachedRemoveNode:
+			if f.Ns >= t.IssueCall && f.Ns <= missingAt {
+				kind = "node-change"
 			}
 		case plan.FaultMemcachedEvict:
 			// A standing limit: tokens issued after it are evicted too.

@@ -126,11 +126,14 @@ func (x Expect) For(strategy string) Expectations {
 	return e
 }
 
-// Cmp is an expected count: exactly N, or a comparison. The zero Cmp is
-// "== 0".
+// Cmp is an expected count: exactly N, a comparison, or a range. The zero
+// Cmp is "== 0".
 type Cmp struct {
-	Op string // "==", ">", ">=", "<", "<=", or "any"
+	Op string // "==", ">", ">=", "<", "<=", "..", or "any"
 	N  int
+	// Max is the range's upper bound (Op ".."): N..Max, both included. A
+	// measured count that varies from run to run is pinned this way.
+	Max int
 }
 
 // Exactly returns the comparison "== n".
@@ -141,6 +144,8 @@ func (c Cmp) Holds(got int) bool {
 	switch c.Op {
 	case "any":
 		return true
+	case "..":
+		return got >= c.N && got <= c.Max
 	case ">":
 		return got > c.N
 	case ">=":
@@ -159,16 +164,26 @@ func (c Cmp) String() string {
 		return "any"
 	case "", "==":
 		return strconv.Itoa(c.N)
+	case "..":
+		return strconv.Itoa(c.N) + ".." + strconv.Itoa(c.Max)
 	}
 	return c.Op + strconv.Itoa(c.N)
 }
 
-// ParseCmp parses N, ">N", ">=N", "<N", "<=N", "==N" or "any"; N is a
-// non-negative integer.
+// ParseCmp parses N, ">N", ">=N", "<N", "<=N", "==N", "A..B" (a range,
+// both included) or "any"; N, A and B are non-negative integers.
 func ParseCmp(s string) (Cmp, error) {
 	s = strings.TrimSpace(s)
 	if s == "any" {
 		return Cmp{Op: "any"}, nil
+	}
+	if lo, hi, ok := strings.Cut(s, ".."); ok {
+		a, aerr := strconv.Atoi(strings.TrimSpace(lo))
+		b, berr := strconv.Atoi(strings.TrimSpace(hi))
+		if aerr != nil || berr != nil || a < 0 || b < a {
+			return Cmp{}, errors.New("want a range A..B of non-negative integers with A <= B")
+		}
+		return Cmp{Op: "..", N: a, Max: b}, nil
 	}
 	op := "=="
 	for _, o := range []string{">=", "<=", "==", ">", "<"} {
@@ -196,7 +211,7 @@ func (c *Cmp) UnmarshalYAML(n ast.Node) error {
 	case *ast.StringNode:
 		text = v.Value
 	default:
-		return NewSyntaxError(n, fmt.Sprintf("want a count or a comparison such as \">0\", got %s", NodeKind(n)))
+		return NewSyntaxError(n, fmt.Sprintf("want a count, a comparison such as \">0\" or a range such as \"70..90\", got %s", NodeKind(n)))
 	}
 	cmp, err := ParseCmp(text)
 	if err != nil {

@@ -16,6 +16,11 @@ func TestParseCmp(t *testing.T) {
 		{in: "<3", holds: []int{2}, fails: []int{3}},
 		{in: "== 4", holds: []int{4}, fails: []int{5}},
 		{in: "any", holds: []int{0, 1 << 30}},
+		{in: "70..90", holds: []int{70, 80, 90}, fails: []int{69, 91}},
+		{in: " 3 .. 3", holds: []int{3}, fails: []int{2, 4}},
+		{in: "9..8", wantErr: true},
+		{in: "..8", wantErr: true},
+		{in: "1..", wantErr: true},
 		{in: "-1", wantErr: true},
 		{in: "<0", wantErr: true}, // can never hold
 		{in: "=>1", wantErr: true},

@@ -38,6 +38,7 @@ func ExplainedCauses() []string {
 	return []string{
 		check.CauseTokenLost + plan.FaultMemcachedRestart,
 		check.CauseTokenLost + plan.FaultMemcachedFlush,
+		check.CauseNodeChange,
 		check.CauseTokenEvicted,
 		check.CauseTokenTTL,
 		check.CauseMemcachedUnavailable + plan.FaultMemcachedPause,

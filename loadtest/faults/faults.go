@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
@@ -34,6 +35,13 @@ type Knobs interface {
 	SetMaxBytes(n int64)
 	SetLatency(d time.Duration)
 	SetMaxConns(n int)
+}
+
+// Scaler is the optional capability of a memcached whose cluster can grow
+// and shrink (an embedded cluster), found by type assertion.
+type Scaler interface {
+	AddNode(ctx context.Context) (addr string, err error)
+	RemoveNode(ctx context.Context) (addr string, err error)
 }
 
 // Failpoint is one fault of a plan, ready to inject.
@@ -73,7 +81,14 @@ var capabilities = map[string]capability{
 		"for %s start it small instead (memcached_memory_mb in a scenario, --memcached-memory-mb for loadtest)"},
 	plan.FaultMemcachedConnLimit: {embedded, "needs the embedded memcached provider (memcached's -c cannot change at run time); " +
 		"this run uses %s"},
+	plan.FaultMemcachedAddNode:    {embedded, nodeChangeWhy},
+	plan.FaultMemcachedRemoveNode: {embedded, nodeChangeWhy},
 }
+
+// nodeChangeWhy: the clients find nodes through `config get cluster`,
+// which only the embedded nodes answer.
+const nodeChangeWhy = "needs the embedded memcached provider (embedded:N): clients see a node change through ElastiCache's " +
+	"config get cluster, which the real memcached does not answer; this run uses %s"
 
 // Supports reports whether provider (a memcached kind) can take a fault of
 // kind, and why not. "auto" is decided when the provider starts: nil.
@@ -107,6 +122,10 @@ func New(f plan.Fault) Failpoint {
 		return pause{d: f.Duration}
 	case plan.FaultMemcachedConnLimit:
 		return connLimit{n: int(f.Value), d: f.Duration}
+	case plan.FaultMemcachedAddNode:
+		return nodeChange{add: true}
+	case plan.FaultMemcachedRemoveNode:
+		return nodeChange{}
 	}
 	return unknown{f.Kind}
 }
@@ -190,6 +209,33 @@ func (c connLimit) End(_ context.Context, mc Memcached) (string, error) {
 		k.SetMaxConns(0)
 	}
 	return plan.FaultMemcachedConnLimit + " ended: connections unlimited again", nil
+}
+
+// nodeChange adds or removes a node of the cluster. Clients that discover
+// it see the change on their next refresh (cluster.DefaultRefreshInterval
+// on the run clock); from then on a token whose key moved is looked for on
+// a node that does not hold it.
+type nodeChange struct{ add bool }
+
+func (n nodeChange) Inject(ctx context.Context, mc Memcached) (string, error) {
+	kind := plan.FaultMemcachedRemoveNode
+	if n.add {
+		kind = plan.FaultMemcachedAddNode
+	}
+	sc, ok := mc.(Scaler)
+	if !ok {
+		if err := Supports(kind, mc.Kind()); err != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("%s: this %s memcached cannot change its nodes: %w", kind, mc.Kind(), ErrUnsupported)
+	}
+	refresh := fmt.Sprintf("; clients see it when they next rediscover the nodes (at most every %s)", cluster.DefaultRefreshInterval)
+	if n.add {
+		addr, err := sc.AddNode(ctx)
+		return "node " + addr + " added" + refresh + ": tokens whose keys move to it are lost", err
+	}
+	addr, err := sc.RemoveNode(ctx)
+	return "node " + addr + " removed, its tokens with it" + refresh + ": tokens whose keys move are lost", err
 }
 
 type unknown struct{ kind string }

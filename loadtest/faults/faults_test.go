@@ -30,6 +30,8 @@ func TestSupports(t *testing.T) {
 		{plan.FaultMemcachedLatency, []string{emb, auto}, []string{proc, cont, ext}, "use memcached-pause"},
 		{plan.FaultMemcachedEvict, []string{emb, auto}, []string{proc, cont, ext}, "--memcached-memory-mb"},
 		{plan.FaultMemcachedConnLimit, []string{emb, auto}, []string{proc, cont, ext}, "-c cannot change"},
+		{plan.FaultMemcachedAddNode, []string{emb, auto}, []string{proc, cont, ext}, "config get cluster"},
+		{plan.FaultMemcachedRemoveNode, []string{emb, auto}, []string{proc, cont, ext}, "config get cluster"},
 	} {
 		for _, p := range tc.ok {
 			if err := Supports(tc.kind, p); err != nil {
@@ -123,5 +125,50 @@ func TestFailpoints(t *testing.T) {
 	real := &fakeMC{kind: memcached.KindProcess}
 	if _, err := New(plan.Fault{Kind: plan.FaultMemcachedLatency, Duration: time.Millisecond}).Inject(ctx, real); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("latency on a process: %v, want ErrUnsupported", err)
+	}
+}
+
+// scalingMC is a fakeMC whose cluster can change.
+type scalingMC struct {
+	fakeMC
+	nodes []string
+}
+
+func (f *scalingMC) AddNode(context.Context) (string, error) {
+	f.nodes = append(f.nodes, "n"+string(rune('0'+len(f.nodes))))
+	return f.nodes[len(f.nodes)-1], nil
+}
+
+func (f *scalingMC) RemoveNode(context.Context) (string, error) {
+	if len(f.nodes) < 2 {
+		return "", errors.New("the last node cannot be removed")
+	}
+	last := f.nodes[len(f.nodes)-1]
+	f.nodes = f.nodes[:len(f.nodes)-1]
+	return last, nil
+}
+
+var _ Scaler = (*scalingMC)(nil)
+
+// TestNodeChangeFailpoints: add-node and remove-node change the cluster
+// and say so; a memcached that cannot change its nodes refuses them.
+func TestNodeChangeFailpoints(t *testing.T) {
+	ctx := context.Background()
+	mc := &scalingMC{fakeMC: fakeMC{kind: memcached.KindEmbedded}, nodes: []string{"n0", "n1", "n2"}}
+	add, remove := New(plan.Fault{Kind: plan.FaultMemcachedAddNode}), New(plan.Fault{Kind: plan.FaultMemcachedRemoveNode})
+	effect, err := add.Inject(ctx, mc)
+	if err != nil || len(mc.nodes) != 4 || !strings.Contains(effect, "node n3 added") || !strings.Contains(effect, "when they next rediscover the nodes") {
+		t.Fatalf("add-node: %q, %v, nodes %v", effect, err, mc.nodes)
+	}
+	effect, err = remove.Inject(ctx, mc)
+	if err != nil || len(mc.nodes) != 3 || !strings.Contains(effect, "node n3 removed") {
+		t.Fatalf("remove-node: %q, %v, nodes %v", effect, err, mc.nodes)
+	}
+	for _, f := range []Failpoint{add, remove} {
+		for _, m := range []Memcached{&fakeMC{kind: memcached.KindProcess}, &fakeMC{kind: memcached.KindEmbedded}} {
+			if _, err := f.Inject(ctx, m); !errors.Is(err, ErrUnsupported) {
+				t.Errorf("%T on a %s without nodes to change: %v, want ErrUnsupported", f, m.Kind(), err)
+			}
+		}
 	}
 }

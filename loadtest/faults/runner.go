@@ -89,8 +89,8 @@ func (r *Runner) Apply(ctx context.Context, i int) {
 	defer cancel()
 	note, err := r.fps[i].Inject(fctx, r.mc)
 	rec.Note = note
-	if f.Kind == plan.FaultMemcachedRestart {
-		r.restarted = true
+	if f.Kind == plan.FaultMemcachedRestart || f.Kind == plan.FaultMemcachedRemoveNode {
+		r.restarted = true // counters started again, or left with a node
 	}
 	if err != nil {
 		rec.Err = err.Error()
@@ -131,8 +131,8 @@ func (r *Runner) EndAll(ctx context.Context) {
 	}
 }
 
-// Restarted reports whether a restart was injected: the server's counters
-// started again from zero.
+// Restarted reports whether a restart was injected, or a node removed: the
+// server's counters started again from zero, or some went with the node.
 func (r *Runner) Restarted() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -34,6 +34,7 @@ func (s Stack) StartOptions(clk clock.Clock, log zerolog.Logger) emulator.StartO
 			FunctionEnv: s.Functions.Env, FunctionTimeout: s.Functions.Timeout,
 		},
 	}
+	o.MemcachedHashing, o.VerifierMemcachedHashing = s.MemcachedHashing, s.VerifierMemcachedHashing
 	if s.MemcachedMemoryMB > 0 {
 		o.MemcachedOptions = append(o.MemcachedOptions, memcached.WithMemoryMB(s.MemcachedMemoryMB))
 	}

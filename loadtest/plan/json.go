@@ -1,8 +1,11 @@
 package plan
 
 import (
+	"cmp"
 	"encoding/json"
 	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 )
 
 // The JSON form of a plan, as reports carry it: snake_case names, as the
@@ -37,6 +40,9 @@ type stackJSON struct {
 	LambdaConcurrency int     `json:"lambda_concurrency"`
 	LambdaRetries     int     `json:"lambda_retries"`
 	LambdaErrorRate   float64 `json:"lambda_error_rate"`
+
+	MemcachedHashing         string `json:"memcached_hashing"`
+	VerifierMemcachedHashing string `json:"verifier_memcached_hashing,omitempty"`
 }
 
 type groupJSON struct {
@@ -90,9 +96,14 @@ func (s Stack) json() stackJSON {
 	if s.Delivery.Delay != nil {
 		delay = s.Delivery.Delay.String()
 	}
-	return stackJSON{Strategy: s.Strategy, Memcached: s.Memcached.String(), MemcachedMemoryMB: s.MemcachedMemoryMB,
+	out := stackJSON{Strategy: s.Strategy, Memcached: s.Memcached.String(), MemcachedMemoryMB: s.MemcachedMemoryMB,
 		Clock: string(s.Clock), Method: string(method), URLExpiry: dur(s.URLExpiry), TokenTTL: dur(s.TokenTTL),
 		KeepRejected: s.KeepRejected, EventDelay: delay, EventDuplicates: s.Delivery.Duplicates,
 		EventReorder: dur(s.Delivery.ReorderWindow), EventCoalesce: s.Delivery.Coalesce, MaxEventAge: dur(s.MaxEventAge),
 		LambdaConcurrency: s.LambdaConcurrency, LambdaRetries: s.LambdaRetries, LambdaErrorRate: s.LambdaErrorRate}
+	out.MemcachedHashing = string(cmp.Or(s.MemcachedHashing, cluster.DefaultHashing))
+	if s.VerifierMemcachedHashing != "" && s.VerifierMemcachedHashing != s.MemcachedHashing {
+		out.VerifierMemcachedHashing = string(s.VerifierMemcachedHashing)
+	}
+	return out
 }

@@ -87,12 +87,18 @@ const (
 	// FaultMemcachedConnLimit refuses connections beyond Value (embedded:
 	// SetMaxConns), for Duration or, when 0, until the end of the run.
 	FaultMemcachedConnLimit = "memcached-conn-limit"
+	// FaultMemcachedAddNode adds a node to the cluster (embedded:N) and
+	// publishes it to `config get cluster`; FaultMemcachedRemoveNode stops
+	// the newest node. The clients see the change on their next discovery
+	// refresh; tokens whose keys then live on another node are lost.
+	FaultMemcachedAddNode    = "memcached-add-node"
+	FaultMemcachedRemoveNode = "memcached-remove-node"
 )
 
 // FaultKinds lists the fault kinds a plan may inject.
 func FaultKinds() []string {
 	return []string{FaultMemcachedRestart, FaultMemcachedFlush, FaultMemcachedEvict, FaultMemcachedLatency,
-		FaultMemcachedPause, FaultMemcachedConnLimit}
+		FaultMemcachedPause, FaultMemcachedConnLimit, FaultMemcachedAddNode, FaultMemcachedRemoveNode}
 }
 
 // Kinds the engine records in a run's history beside the injected faults.

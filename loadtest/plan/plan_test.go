@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
@@ -69,13 +70,18 @@ func TestPlanJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"url_expiry":"30s"`, `"token_ttl":"15m0s"`, `"timeout":"1m0s"`, `"at":"40s"`,
-		`"duration":"1m30s"`, `"strategy":"cas"`, `"method":"post"`, `"memcached":"auto"`, `"lambda_retries":2`} {
+		`"duration":"1m30s"`, `"strategy":"cas"`, `"method":"post"`, `"memcached":"auto"`, `"lambda_retries":2`,
+		`"memcached_hashing":"modulo"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("plan JSON lacks %s:\n%s", want, b)
 		}
 	}
-	if strings.Contains(string(b), "URLExpiry") || strings.Contains(string(b), "30000000000") {
-		t.Errorf("plan JSON has Go names or nanoseconds:\n%s", b)
+	if strings.Contains(string(b), "URLExpiry") || strings.Contains(string(b), "30000000000") || strings.Contains(string(b), "verifier_") {
+		t.Errorf("plan JSON has Go names, nanoseconds or a verifier placement of its own:\n%s", b)
+	}
+	p.Stack.MemcachedHashing, p.Stack.VerifierMemcachedHashing = cluster.HashingRendezvous, cluster.HashingModulo
+	if b, _ = json.Marshal(p); !strings.Contains(string(b), `"memcached_hashing":"rendezvous","verifier_memcached_hashing":"modulo"`) {
+		t.Errorf("mixed placement missing from the plan JSON:\n%s", b)
 	}
 }
 
@@ -106,6 +112,9 @@ func TestStackValidate(t *testing.T) {
 		{"concurrency 0", func(s *Stack) { s.LambdaConcurrency = 0 }, "lambda.concurrency"},
 		{"event age under 60s", func(s *Stack) { s.MaxEventAge = time.Second }, "events.max_age"},
 		{"error rate over 1", func(s *Stack) { s.LambdaErrorRate = 2 }, "lambda.error_rate"},
+		{"unknown hashing", func(s *Stack) { s.MemcachedHashing = "crc" }, "memcached_hashing"},
+		{"unknown verifier hashing", func(s *Stack) { s.VerifierMemcachedHashing = "md5" }, "verifier_memcached_hashing"},
+		{"mixed hashing", func(s *Stack) { s.MemcachedHashing, s.VerifierMemcachedHashing = "rendezvous", "modulo" }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := DefaultStack()

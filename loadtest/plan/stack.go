@@ -8,7 +8,9 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/runtimeapi"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
 
@@ -52,16 +54,30 @@ type Stack struct {
 	// Functions, when set, replace the in-process verifier and issuer
 	// with function processes run over the Lambda Runtime API.
 	Functions Functions
+
+	// MemcachedHashing is the key placement of the memcached clients:
+	// modulo (gomemcache), ketama (the AWS ElastiCache Cluster Client),
+	// ketama-md5 or rendezvous (pymemcache); "" is modulo. Of a memcached
+	// with a configuration endpoint (embedded) the clients discover the
+	// nodes, as ElastiCache clients do.
+	MemcachedHashing cluster.Hashing
+	// VerifierMemcachedHashing, when set and different, is the verifier's
+	// placement, MemcachedHashing then being the issuer's: an issuer and a
+	// verifier that look for a token on different nodes.
+	VerifierMemcachedHashing cluster.Hashing
 }
 
 // Functions are the --verify-function, --issue-function, --function-env
-// and --function-timeout settings (DESIGN §4, "Functions"); emulator.New
-// checks them. Only serve has the flags so far.
+// and --function-timeout settings (DESIGN §4, "Functions"), on every
+// command and as `functions:` in scenario files.
 type Functions struct {
 	Verify, Issue string        // command lines, split like a shell's
 	Env           []string      // K=V each, added to the functions' environment
-	Timeout       time.Duration // 0: runtimeapi.DefaultTimeout
+	Timeout       time.Duration // runtimeapi.DefaultTimeout in DefaultStack
 }
+
+// MaxFunctionTimeout is Lambda's limit on a function's timeout.
+const MaxFunctionTimeout = 15 * time.Minute
 
 // ClockKind names the run's clock.
 type ClockKind string
@@ -106,6 +122,7 @@ func DefaultStack() Stack {
 		LambdaConcurrency: lambda.DefaultConcurrency,
 		LambdaRetries:     lambda.DefaultMaxRetries,
 		MaxEventAge:       lambda.DefaultMaxEventAge,
+		Functions:         Functions{Timeout: runtimeapi.DefaultTimeout},
 	}
 }
 
@@ -157,9 +174,31 @@ func (s Stack) Validate() error {
 	var fe fieldErrs
 	s.validateGuard(&fe)
 	s.validateMemcached(&fe)
+	s.validatePlacement(&fe)
 	s.validateDelivery(&fe)
 	s.validateLambda(&fe)
+	s.validateFunctions(&fe)
 	return errors.Join(fe...)
+}
+
+func (s Stack) validateFunctions(fe *fieldErrs) {
+	f := s.Functions
+	for field, line := range map[string]string{"functions.verify": f.Verify, "functions.issue": f.Issue} {
+		if line == "" {
+			continue
+		}
+		if _, err := runtimeapi.Split(line); err != nil {
+			fe.add(field, "%q: %v", line, err)
+		}
+	}
+	for _, kv := range f.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " \t") {
+			fe.add("functions.env", "%q: want K=V", kv)
+		}
+	}
+	if f.Timeout <= 0 || f.Timeout > MaxFunctionTimeout {
+		fe.add("functions.timeout", "%v: want a positive duration up to 15m, Lambda's limit", f.Timeout)
+	}
 }
 
 // validateGuard checks the strategy, the method and the token's times.
@@ -196,6 +235,15 @@ func (s Stack) validateMemcached(fe *fieldErrs) {
 			m, MinMemcachedMemoryMB, MaxMemcachedMemoryMB)
 	} else if m > 0 && s.Memcached.Kind == memcached.KindExternal {
 		fe.add("memcached_memory_mb", "an external memcached's memory is not uploadonce's to set")
+	}
+}
+
+func (s Stack) validatePlacement(fe *fieldErrs) {
+	if _, err := cluster.ParseHashing(string(s.MemcachedHashing)); err != nil {
+		fe.add("memcached_hashing", "%v", err)
+	}
+	if _, err := cluster.ParseHashing(string(s.VerifierMemcachedHashing)); err != nil {
+		fe.add("verifier_memcached_hashing", "%v", err)
 	}
 }
 
@@ -252,6 +300,9 @@ func (s Stack) WithDefaults() Stack {
 	}
 	if s.MaxEventAge == 0 {
 		s.MaxEventAge = d.MaxEventAge
+	}
+	if s.Functions.Timeout == 0 {
+		s.Functions.Timeout = d.Functions.Timeout
 	}
 	return s
 }

@@ -26,6 +26,11 @@
 //	                           # clock a 40 s wait costs nothing
 //	memcached: embedded        # memcached.ParseSpec syntax [auto]
 //	memcached_memory_mb: 2     # memcached -m (embedded: byte limit), 2..65536 [64]
+//	memcached_hashing: ketama  # key placement: modulo | ketama | ketama-md5 | rendezvous
+//	                           # [modulo]; embedded nodes are discovered through
+//	                           # config get cluster and rediscovered every 60 s
+//	verifier_memcached_hashing: modulo  # the verifier's placement, when it differs
+//	                           # from the issuer's [memcached_hashing]
 //	method: post               # how URLs are issued: post | put [post]
 //	url_expiry: 30s            # presigned URL lifetime [30s]
 //	token_ttl: 15m             # token lifetime in memcached [15m]
@@ -55,7 +60,8 @@
 //	        size: 16           # body bytes, up to 64 MiB; 0 = the default [16]
 //	        content: same      # same | unique | literal text [same]
 //	faults:                    # injected failures
-//	  - kind: memcached-flush  # memcached-restart|-flush|-evict|-latency|-pause|-conn-limit
+//	  - kind: memcached-flush  # memcached-restart|-flush|-evict|-latency|-pause|-conn-limit,
+//	                           # memcached-add-node|-remove-node (embedded:N)
 //	    at: 1s                 # offset from the start of the run
 //	    duration: 500ms        # required for latency and pause; optional for conn-limit
 //	    value: 1048576         # required for evict (memory limit in bytes) and
@@ -86,7 +92,8 @@
 //	      violations: {double_accept: ">0"}
 //
 // Every expected number is a comparison: an integer (exactly that), or a
-// string ">N", ">=N", "<N", "<=N", "==N", or "any" (not checked, but shown).
+// string ">N", ">=N", "<N", "<=N", "==N", "A..B" (a range, both included),
+// or "any" (not checked, but shown).
 //
 // # Limits
 //

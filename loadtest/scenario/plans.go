@@ -2,9 +2,12 @@ package scenario
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -73,6 +76,18 @@ func (s *Scenario) stack(strategy string) (plan.Stack, error) {
 	}
 	st.Method = onetime.Method(s.Method)
 	st.MemcachedMemoryMB = s.MemcachedMemoryMB
+	for _, h := range []struct {
+		field, value string
+		to           *cluster.Hashing
+	}{
+		{"memcached_hashing", s.MemcachedHashing, &st.MemcachedHashing},
+		{"verifier_memcached_hashing", s.VerifierMemcachedHashing, &st.VerifierMemcachedHashing},
+	} {
+		if _, err := cluster.ParseHashing(h.value); err != nil {
+			bad(h.field, err)
+		}
+		*h.to = cluster.Hashing(h.value)
+	}
 	st.URLExpiry = orDur(s.URLExpiry.D(), st.URLExpiry)
 	st.TokenTTL = orDur(s.TokenTTL.D(), st.TokenTTL)
 	st.KeepRejected = s.KeepRejected
@@ -92,6 +107,11 @@ func (s *Scenario) stack(strategy string) (plan.Stack, error) {
 		st.LambdaRetries = *s.Lambda.Retries
 	}
 	st.LambdaErrorRate = s.Lambda.ErrorRate
+	st.Functions.Verify, st.Functions.Issue = s.Functions.Verify, s.Functions.Issue
+	st.Functions.Timeout = orDur(s.Functions.Timeout.D(), st.Functions.Timeout)
+	for _, k := range slices.Sorted(maps.Keys(s.Functions.Env)) {
+		st.Functions.Env = append(st.Functions.Env, k+"="+s.Functions.Env[k])
+	}
 	return st, errors.Join(errs...)
 }
 

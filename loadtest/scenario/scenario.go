@@ -20,16 +20,24 @@ type Scenario struct {
 	TokenTTL          Duration `yaml:"token_ttl"`
 	KeepRejected      bool     `yaml:"keep_rejected"`
 	// Strategy and Strategies are exclusive; neither means DefaultStrategy.
-	Strategy    string        `yaml:"strategy"`
-	Strategies  []string      `yaml:"strategies"`
-	Events      Events        `yaml:"events"`
-	Lambda      Lambda        `yaml:"lambda"`
+	Strategy   string   `yaml:"strategy"`
+	Strategies []string `yaml:"strategies"`
+	Events     Events   `yaml:"events"`
+	Lambda     Lambda   `yaml:"lambda"`
+	// Functions run the verifier and issuer as function processes over
+	// the Lambda Runtime API instead of in process.
+	Functions   Functions     `yaml:"functions"`
 	Concurrency int           `yaml:"concurrency"`
 	Rate        float64       `yaml:"rate"`
 	Timeout     Duration      `yaml:"timeout"`
 	Groups      []Group       `yaml:"groups"`
 	Faults      []Fault       `yaml:"faults"`
 	Expect      expect.Expect `yaml:"expect"`
+
+	// MemcachedHashing is the clients' key placement (cluster.Hashing);
+	// VerifierMemcachedHashing the verifier's when it differs.
+	MemcachedHashing         string `yaml:"memcached_hashing"`
+	VerifierMemcachedHashing string `yaml:"verifier_memcached_hashing"`
 
 	// file names the source in errors; pos maps field paths to where their
 	// values are written; flags maps fields set by a command-line override
@@ -74,6 +82,14 @@ type Lambda struct {
 	Concurrency int     `yaml:"concurrency"` // 0 = the invoker's default
 	Retries     *int    `yaml:"retries"`     // nil = the invoker's default
 	ErrorRate   float64 `yaml:"error_rate"`
+}
+
+// Functions are the function processes (DESIGN §4, "Functions").
+type Functions struct {
+	Verify  string            `yaml:"verify"` // command line, split like a shell's
+	Issue   string            `yaml:"issue"`
+	Env     map[string]string `yaml:"env"`
+	Timeout Duration          `yaml:"timeout"` // 0 or absent: 10s
 }
 
 // Group is a set of tokens that receive the same uploads.
