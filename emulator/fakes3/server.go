@@ -8,7 +8,6 @@
 package fakes3
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -172,42 +171,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
-		body, n, err := s.auth.PrepareBody(r)
-		if err != nil {
-			s.fail(w, r, err, id)
+		var ok bool
+		if w, ok = s.preparePut(w, r, id); !ok {
 			return
-		}
-		if n > s.cfg.MaxObjectBytes {
-			s.fail(w, r, s3auth.ErrEntityTooLarge(n, s.cfg.MaxObjectBytes), id)
-			return
-		}
-		// Decode and verify the whole body before gofakes3 sees it: checksum
-		// and chunk-signature errors surface at EOF, and must become S3's
-		// errors rather than a half-stored object or a 500.
-		data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxObjectBytes+1))
-		if err != nil {
-			s.fail(w, r, err, id)
-			return
-		}
-		if int64(len(data)) != n {
-			s.fail(w, r, &s3auth.Error{Code: "IncompleteBody", Message: "You did not provide the number of bytes specified by the Content-Length HTTP header.", Status: http.StatusBadRequest}, id)
-			return
-		}
-		body = bytes.NewReader(data)
-		r.Body = io.NopCloser(body)
-		r.ContentLength = n
-		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
-		// The body is decoded now; gofakes3 must not decode it again, nor
-		// store the transfer encoding as object metadata.
-		r.Header.Del("X-Amz-Content-Sha256")
-		r.Header.Del("X-Amz-Decoded-Content-Length")
-		if ce := r.Header.Get("Content-Encoding"); strings.Contains(ce, "aws-chunked") {
-			rest := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(ce), "aws-chunked"), ",")
-			if rest = strings.TrimSpace(rest); rest == "" {
-				r.Header.Del("Content-Encoding")
-			} else {
-				r.Header.Set("Content-Encoding", rest)
-			}
 		}
 	}
 	if r.Method == http.MethodHead && r.URL.Query().Get("versionId") != "" {
