@@ -130,7 +130,7 @@ func New(cfg Config) (*Emulator, error) {
 		e.cache = &countingCache{inner: cfg.Cache}
 		strategy, err = onetime.NewMemcachedStrategy(cfg.Strategy, e.cache, cfg.Clock)
 	} else {
-		strategy, err = onetime.NewS3Strategy(cfg.Strategy, e.S3.Objects())
+		strategy, err = onetime.NewS3Strategy(cfg.Strategy, e.Objects())
 	}
 	if err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ func New(cfg Config) (*Emulator, error) {
 	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: onetime.NewSDKPresigner(client, cfg.Clock), Clock: cfg.Clock,
 		Bucket: cfg.Bucket, URLExpiry: cfg.URLExpiry, TokenTTL: cfg.TokenTTL, Method: cfg.Method,
 		IfNoneMatch: cfg.Strategy == onetime.IfNoneMatch}
-	e.Verifier = &onetime.Verifier{Strategy: strategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
+	e.Verifier = &onetime.Verifier{Strategy: strategy, Objects: e.Objects(), Clock: cfg.Clock,
 		KeepRejected: cfg.KeepRejected, Record: e.onDecisionRecorded}
 	handler := lambda.Handler(e.Verifier.Handle)
 	if cfg.FunctionErrorRate > 0 {

@@ -1137,7 +1137,7 @@ func (e *engine) finishWindow(ctx context.Context, cleanup bool) {
 // headAccepted records the ETag of accepted/<name> of every accepted token.
 func (e *engine) headAccepted(ctx context.Context, hs []*history.Token) {
 	bucket := e.run.Config().Bucket
-	objs := e.run.S3.Objects()
+	objs := e.run.Objects()
 	for _, h := range hs {
 		if h.Key == "" || !slices.ContainsFunc(h.Decisions, history.Decision.Accepted) {
 			continue
@@ -1158,7 +1158,7 @@ func acceptedName(key string) string {
 // versioned bucket every version.
 func (e *engine) removeObjects(ctx context.Context, hs []*history.Token) {
 	bucket := e.run.Config().Bucket
-	objs := e.run.S3.Objects()
+	objs := e.run.Objects()
 	lister, versioned := objs.(onetime.VersionLister)
 	versioned = versioned && e.run.Config().Strategy == onetime.Versioning
 	for _, h := range hs {
