@@ -48,13 +48,13 @@ loadtest: build
 serve: build
 	./$(BIN) serve $(ARGS)
 
-# make bench: the pipeline against bare presigned PUTs and the verify path
-# against bare gomemcache pairs (medians of alternating rounds in one run),
-# each strategy's verify, then the hot paths. The machine is noisy: compare
-# figures from one run.
+# make bench: the pipeline against its skeleton (the same round trips and no
+# other work) and the verify path against bare gomemcache pairs (medians of
+# alternating rounds in one run), each strategy's verify, then the hot paths
+# and the store. The machine is noisy: compare figures from one run.
 BENCH_URLS ?= 5000
 bench:
-	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
+	$(GO) test -run '^$$' -bench 'PipelineVsSkeleton|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
 	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
 
 memcached-image:
