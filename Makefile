@@ -55,7 +55,7 @@ serve: build
 BENCH_URLS ?= 5000
 bench:
 	$(GO) test -run '^$$' -bench 'PipelineVsSkeleton|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
-	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
+	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/ ./emulator/s3store/
 
 memcached-image:
 	bash build/memcached-image/build.sh $(IMAGE)
