@@ -45,7 +45,7 @@ func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) 
 
 func (s *stack) acceptedETag(t *testing.T, key string) string {
 	t.Helper()
-	info, err := s.S3.Objects().Head(context.Background(), s.Config().Bucket, "accepted/"+key[len("uploads/"):])
+	info, err := s.Objects().Head(context.Background(), s.Config().Bucket, "accepted/"+key[len("uploads/"):])
 	if err != nil {
 		t.Fatalf("accepted copy of %s: %v", key, err)
 	}
@@ -202,7 +202,7 @@ func TestCoalescedOverwrite(t *testing.T) {
 				t.Fatalf("decisions %+v: want one, for the first upload, reason %s", ds, tc.wantReason)
 			}
 			if tc.wantBytes == "" {
-				if _, err := s.S3.Objects().Head(context.Background(), s.Config().Bucket, "accepted/"+key[len("uploads/"):]); err == nil {
+				if _, err := s.Objects().Head(context.Background(), s.Config().Bucket, "accepted/"+key[len("uploads/"):]); err == nil {
 					t.Fatal("cas accepted bytes it had not verified")
 				}
 				return

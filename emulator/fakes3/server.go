@@ -1,4 +1,4 @@
-// Package fakes3 is the emulator's S3: gofakes3 with s3mem behind a front
+// Package fakes3 is the emulator's S3: gofakes3 with s3store behind a front
 // that closes gofakes3's gaps. It enforces SigV4 (presigned query and header
 // auth) and POST policies as AWS does, decodes aws-chunked bodies, answers
 // browser POSTs with 204, and emits one S3 event per committed write or
@@ -20,12 +20,12 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/rs/zerolog"
 
 	"github.com/uploadonce/uploadonce/emulator/clock"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/emulator/s3store"
 )
 
 // Defaults.
@@ -58,6 +58,7 @@ type Config struct {
 // Server is the fake S3 HTTP handler.
 type Server struct {
 	cfg     Config
+	store   *s3store.Store
 	hooked  *hooked
 	backend gofakes3.Backend
 	faker   http.Handler
@@ -72,7 +73,7 @@ type Stats struct {
 	Put, Post, Copy, Get, Head, List, Delete, Other, Denied atomic.Int64
 }
 
-// New returns a Server with an empty s3mem store.
+// New returns a Server with an empty store.
 func New(cfg Config) *Server {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
@@ -92,7 +93,8 @@ func New(cfg Config) *Server {
 	ts := timeSource{cfg.Clock}
 	s := &Server{cfg: cfg, log: cfg.Logger,
 		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3", SigV2: cfg.SigV2}}
-	s.hooked, s.backend = wrapBackend(s3mem.New(s3mem.WithTimeSource(ts)), cfg.Notify, cfg.Clock.Now)
+	s.store = s3store.New(s3store.WithTimeSource(ts))
+	s.hooked, s.backend = wrapBackend(s.store, cfg.Notify, cfg.Clock.Now)
 	s.faker = gofakes3.New(s.backend,
 		gofakes3.WithTimeSource(ts),
 		// Skew is judged by s3auth on header-signed requests only.
@@ -291,12 +293,12 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if err := policy.CheckLength(int64(len(body))); err != nil {
 		return err
 	}
-	sum := etagOf(body)
-	res, err := s.hooked.putBytes(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), body, sum, nil, id)
+	res, err := s.hooked.putBytes(write{eventName: s3event.ObjectCreatedPost, bucket: bucket, key: key,
+		meta: s3auth.Metadata(form), body: body, requestID: id})
 	if err != nil {
 		return err
 	}
-	etag := `"` + sum + `"`
+	etag := `"` + res.ETag() + `"`
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Location", "/"+bucket+"/"+key)
 	if res.VersionID != "" {
