@@ -81,15 +81,16 @@ soak: build
 	pid=$$!; trap 'kill $$pid' EXIT; \
 	./$(BIN) soak --target http://$(SOAK_LISTEN) --api-key soak --rate $(SOAK_RATE) --duration $(SOAK_DURATION) --report-json soak.json
 
-# make bench: the pipeline against bare presigned PUTs and the verify path
-# against bare gomemcache pairs (medians of alternating rounds in one run),
-# each strategy's verify, then the hot paths, then the pipeline with
-# bin/lambda behind the Runtime API beside the in-process one. The machine is noisy: compare
-# figures from one run.
+# make bench: the pipeline against its skeleton (the same round trips and no
+# other work) and the verify path against bare gomemcache pairs (medians of
+# alternating rounds in one run), each strategy's verify, then the hot paths
+# and the store, then the pipeline with bin/lambda behind the Runtime API
+# beside the in-process one. The machine is noisy: compare figures from one
+# run.
 BENCH_URLS ?= 5000
 bench:
-	$(GO) test -run '^$$' -bench 'PipelineVsBare|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
-	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/
+	$(GO) test -run '^$$' -bench 'PipelineVsSkeleton|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
+	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/ ./emulator/s3store/
 	$(GO) test -run '^$$' -bench FunctionVsInProcess -benchtime 1000x ./emulator/
 
 memcached-image:

@@ -3,9 +3,8 @@ package emulator_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -21,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/rs/zerolog"
 
 	"github.com/uploadonce/uploadonce/emulator"
@@ -29,6 +27,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3store"
 	"github.com/uploadonce/uploadonce/loadtest/client"
 )
 
@@ -61,50 +60,119 @@ func parallel(n, c int, job func(i int) error) (time.Duration, error) {
 	return time.Since(start), firstErr
 }
 
-// barePresignedPuts measures presigned PUTs of 1 KiB to plain gofakes3 over
-// loopback HTTP: the S3 upload alone, with nothing checked or verified.
-func barePresignedPuts(b *testing.B, n int) float64 {
-	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
-	defer srv.Close()
-	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})
-	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bare")}); err != nil {
+// skeleton measures the pipeline's physical floor at the bench concurrency:
+// per URL the same round trips as the pipeline and no other work, on the
+// same client and memcached. An HTTP issue request adds a token to memcached
+// and answers a URL presigned beforehand; the client PUTs 1 KiB to plain
+// gofakes3 (on s3store, with nothing checked and no events); once the
+// object is stored, a worker off the request path runs gets and cas on the
+// token. The rate counts until every token is consumed.
+func skeleton(b *testing.B, n int, mcAddrs []string) float64 {
+	ctx := context.Background()
+	cache := memcached.NewClient(mcAddrs, benchConcurrency)
+	store := s3store.New()
+	if err := store.CreateBucket("bare"); err != nil {
 		b.Fatal(err)
 	}
+	faker := gofakes3.New(store, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
+	round := fmt.Sprintf("skeleton/%d/", time.Now().UnixNano())
+	var grants [][]byte
+	var issued, consumed atomic.Int64
+	verify := make(chan string, n)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/Prod/getpresignedurl" {
+			i := issued.Add(1) - 1
+			if err := cache.Add(&memcache.Item{Key: fmt.Sprintf("%s%d", round, i), Value: []byte("valid"), Expiration: 3600}); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(grants[i])
+			return
+		}
+		faker.ServeHTTP(w, r)
+		if r.Method == http.MethodPut {
+			verify <- round + strings.TrimPrefix(r.URL.Path, "/bare/uploads/")
+		}
+	}))
+	defer srv.Close()
+	grants = presignGrants(b, srv.URL, n)
+
+	var errOnce sync.Once
+	var firstErr error
+	for range benchConcurrency {
+		go func() {
+			for key := range verify {
+				it, err := cache.Get(key)
+				if err == nil {
+					it.Value = []byte("consumed")
+					err = cache.CompareAndSwap(it)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+				}
+				consumed.Add(1)
+			}
+		}()
+	}
+	defer close(verify)
+	c := client.New(srv.URL+"/Prod/getpresignedurl", "", benchConcurrency)
+	body := bytes.Repeat([]byte("x"), 1024)
+	start := time.Now()
+	if _, err := parallel(n, benchConcurrency, func(int) error { return issueAndUpload(ctx, c, body) }); err != nil {
+		b.Fatal(err)
+	}
+	for consumed.Load() < int64(n) {
+		if time.Since(start) > time.Minute {
+			b.Fatalf("%d of %d tokens consumed after a minute", consumed.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	errOnce.Do(func() {}) // every worker is done with firstErr
+	if firstErr != nil {
+		b.Fatalf("skeleton verify: %v", firstErr)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// presignGrants presigns n PUT URLs on base and returns each as the issue
+// API's PUT-mode answer.
+func presignGrants(b *testing.B, base string, n int) [][]byte {
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(base), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})
 	p := s3.NewPresignClient(c)
-	urls := make([]string, n)
-	for i := range urls {
-		out, err := p.PresignPutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("bare"), Key: aws.String(fmt.Sprintf("uploads/k%d", i))})
+	out := make([][]byte, n)
+	for i := range out {
+		key := fmt.Sprintf("uploads/%d", i)
+		req, err := p.PresignPutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("bare"), Key: aws.String(key)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		urls[i] = out.URL
+		out[i], _ = json.Marshal(map[string]string{"url": req.URL, "method": "PUT", "key": key})
 	}
-	hc := client.New("", "", benchConcurrency).HTTP
-	body := bytes.Repeat([]byte("x"), 1024)
-	took, err := parallel(n, benchConcurrency, func(i int) error {
-		req, _ := http.NewRequest(http.MethodPut, urls[i], bytes.NewReader(body))
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("bare PUT: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	return out
+}
+
+func issueAndUpload(ctx context.Context, c *client.Client, body []byte) error {
+	g, err := c.Issue(ctx)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
-	return float64(n) / took.Seconds()
+	res, err := c.Upload(ctx, g, body)
+	if err != nil {
+		return err
+	}
+	if res.Status/100 != 2 {
+		return fmt.Errorf("upload: %d %s", res.Status, res.Body)
+	}
+	return nil
 }
 
 // pipeline measures the whole flow per URL: issue over HTTP, presigned
 // upload, event, verify, copy and delete, until every decision is made.
-func pipeline(b *testing.B, n int, strategy string, method onetime.Method) float64 {
-	r, err := emulator.Start(context.Background(), emulator.StartOptions{Listen: "127.0.0.1:0", Memcached: memcached.KindEmbedded,
+// mc is a memcached spec (memcached.ParseSpec).
+func pipeline(b *testing.B, n int, strategy string, method onetime.Method, mc string) float64 {
+	r, err := emulator.Start(context.Background(), emulator.StartOptions{Listen: "127.0.0.1:0", Memcached: mc,
 		Concurrency: benchConcurrency, Config: emulator.Config{APIKey: "k", Strategy: strategy, Method: method,
 			Clock: clock.Real{}, Logger: zerolog.Nop(), LogLength: 1024}})
 	if err != nil {
@@ -117,25 +185,9 @@ func pipeline(b *testing.B, n int, strategy string, method onetime.Method) float
 	body := bytes.Repeat([]byte("x"), 1024)
 	ctx := context.Background()
 	start := time.Now()
-	_, err = parallel(n, benchConcurrency, func(int) error {
-		g, err := c.Issue(ctx)
-		if err != nil {
-			return err
-		}
-		res, err := c.Upload(ctx, g, body)
-		if err != nil {
-			return err
-		}
-		if res.Status/100 != 2 {
-			return fmt.Errorf("upload: %d %s", res.Status, res.Body)
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := parallel(n, benchConcurrency, func(int) error { return issueAndUpload(ctx, c, body) }); err != nil {
 		b.Fatal(err)
 	}
-	uploaded := time.Since(start)
-	defer func() { b.Logf("n=%d uploads done %v, all decided %v", n, uploaded, time.Since(start)) }()
 	for decided.Load() < int64(n) {
 		if time.Since(start) > time.Minute {
 			b.Fatalf("%d of %d decided after a minute", decided.Load(), n)
@@ -156,90 +208,64 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// trivialRequests measures the cheapest HTTP exchange on the same client:
-// a GET answered with a small JSON body, like the issue endpoint's.
-func trivialRequests(b *testing.B, n int) float64 {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"url":"http://127.0.0.1/uploadonce","fields":{}}`))
-	}))
-	defer srv.Close()
-	hc := client.New("", "", benchConcurrency).HTTP
-	took, err := parallel(n, benchConcurrency, func(int) error {
-		resp, err := hc.Get(srv.URL + "/Prod/getpresignedurl")
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return nil
-	})
+// startMemcached starts one memcached of kind for a whole comparison, so
+// both sides of every round use the same server; it skips when kind is
+// not available here.
+func startMemcached(b *testing.B, kind string) *memcached.Server {
+	srv, err := memcached.Start(context.Background(), memcached.Spec{Kind: kind}, memcached.WithLogger(zerolog.Nop()))
 	if err != nil {
-		b.Fatal(err)
+		b.Skipf("memcached %s: %v", kind, err)
 	}
-	return float64(n) / took.Seconds()
+	b.Cleanup(func() { _ = srv.Close(context.Background()) })
+	return srv
 }
 
-// memcachedGets measures gomemcache round trips (get of a missing key) to
-// an embedded memcached over loopback TCP at the bench concurrency.
-func memcachedGets(b *testing.B, n int) float64 {
-	e := memcached.NewEmbedded()
-	if err := e.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	cache := memcached.NewClient([]string{e.Addr()}, benchConcurrency)
-	took, err := parallel(n, benchConcurrency, func(i int) error {
-		if _, err := cache.Get(fmt.Sprintf("missing/%d", i)); !errors.Is(err, memcache.ErrCacheMiss) {
-			return fmt.Errorf("get: %v", err)
+// BenchmarkPipelineVsSkeleton reports the full pipeline's URL rate (cas,
+// one upload per URL), the skeleton's rate (its physical floor: the same
+// round trips and no other work) and their ratio, on one memcached server
+// per sub-benchmark: medians of benchRounds alternating rounds in one run,
+// with the rounds' min and max ratio. b.N is the number of URLs per round.
+// The skeleton always PUTs; the pipeline uses the method in the name.
+func BenchmarkPipelineVsSkeleton(b *testing.B) {
+	for _, mc := range []string{memcached.KindProcess, memcached.KindEmbedded} {
+		for _, m := range []onetime.Method{onetime.MethodPOST, onetime.MethodPUT} {
+			b.Run(mc+"/"+string(m), func(b *testing.B) {
+				n := max(b.N, 200)
+				srv := startMemcached(b, mc)
+				spec := memcached.Spec{Kind: memcached.KindExternal, Addrs: srv.Addrs()}.String()
+				var skels, pipes, ratios []float64
+				for range benchRounds {
+					skel := skeleton(b, n, srv.Addrs())
+					pipe := pipeline(b, n, onetime.CAS, m, spec)
+					skels, pipes, ratios = append(skels, skel), append(pipes, pipe), append(ratios, pipe/skel)
+				}
+				b.ReportMetric(median(skels), "skeleton_urls/s")
+				b.ReportMetric(median(pipes), "pipeline_urls/s")
+				b.ReportMetric(median(ratios), "ratio")
+				b.ReportMetric(slices.Min(ratios), "ratio_min")
+				b.ReportMetric(slices.Max(ratios), "ratio_max")
+				b.ReportMetric(0, "ns/op")
+			})
 		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
 	}
-	return float64(n) / took.Seconds()
 }
 
-// BenchmarkPipelineVsBare reports the full pipeline's URL rate, the bare
-// presigned PUT rate at the same concurrency, and their ratio: medians of
-// benchRounds alternating rounds in one run. b.N is the number of URLs
-// (and of bare PUTs) per round.
-//
-// It also reports bound_ratio, the ratio the pipeline could reach if a URL
-// cost nothing but its unavoidable round trips, each measured in the same
-// run on the same client: one bare PUT (the upload), one minimal HTTP
-// exchange (the issue request) and three memcached round trips (add at
-// issue; gets and cas at verify). On a machine where the load generator
-// and the emulator share the cores, those costs add up, so the pipeline's
-// ratio cannot exceed bound_ratio whatever the emulator does.
-func BenchmarkPipelineVsBare(b *testing.B) {
-	for _, m := range []onetime.Method{onetime.MethodPUT, onetime.MethodPOST} {
+// BenchmarkPipeline is the pipeline alone (cas, process memcached), for
+// profiling.
+func BenchmarkPipeline(b *testing.B) {
+	for _, m := range []onetime.Method{onetime.MethodPOST, onetime.MethodPUT} {
 		b.Run(string(m), func(b *testing.B) {
-			n := max(b.N, 200)
-			var bares, pipes, ratios, bounds []float64
-			for range benchRounds {
-				bare := barePresignedPuts(b, n)
-				pipe := pipeline(b, n, onetime.CAS, m)
-				httpRate, mcRate := trivialRequests(b, n), memcachedGets(b, 3*n)
-				bares, pipes, ratios = append(bares, bare), append(pipes, pipe), append(ratios, pipe/bare)
-				bounds = append(bounds, (1/bare)/(1/bare+1/httpRate+3/mcRate))
-			}
-			b.ReportMetric(median(bares), "bare_puts/s")
-			b.ReportMetric(median(pipes), "pipeline_urls/s")
-			b.ReportMetric(median(ratios), "ratio")
-			b.ReportMetric(slices.Min(ratios), "ratio_min")
-			b.ReportMetric(slices.Max(ratios), "ratio_max")
-			b.ReportMetric(median(bounds), "bound_ratio")
-			b.ReportMetric(0, "ns/op")
+			srv := startMemcached(b, memcached.KindProcess)
+			spec := memcached.Spec{Kind: memcached.KindExternal, Addrs: srv.Addrs()}.String()
+			b.ReportMetric(pipeline(b, max(b.N, 200), onetime.CAS, m, spec), "urls/s")
 		})
 	}
 }
 
-// BenchmarkPipeline is the pipeline alone, for profiling.
-func BenchmarkPipeline(b *testing.B) {
-	rate := pipeline(b, max(b.N, 200), onetime.CAS, onetime.MethodPUT)
-	b.ReportMetric(rate, "urls/s")
+// BenchmarkSkeleton is the skeleton alone, for profiling.
+func BenchmarkSkeleton(b *testing.B) {
+	srv := startMemcached(b, memcached.KindProcess)
+	b.ReportMetric(skeleton(b, max(b.N, 200), srv.Addrs()), "urls/s")
 }
 
 // uploadEvents uploads n objects to uploads/ over the SDK and returns their
@@ -305,8 +331,8 @@ func BenchmarkVerifyVsBareMemcached(b *testing.B) {
 
 				// rounds alternates bare pairs with verifying the events
 				// batch(round) returns, and gives the medians.
-				rounds := func(label string, batch func(round int) []events.S3EventRecord) (bare, verify, ratio float64) {
-					var bares, verifies, ratios []float64
+				rounds := func(label string, batch func(round int) []events.S3EventRecord) (bare, verify float64, ratios []float64) {
+					var bares, verifies []float64
 					for round := range benchRounds {
 						took, err := parallel(n, benchConcurrency, func(i int) error {
 							k := fmt.Sprintf("bare/%s/%d/%d", label, round, i)
@@ -343,15 +369,15 @@ func BenchmarkVerifyVsBareMemcached(b *testing.B) {
 						verify := float64(n) / took.Seconds()
 						bares, verifies, ratios = append(bares, bare), append(verifies, verify), append(ratios, verify/bare)
 					}
-					return median(bares), median(verifies), median(ratios)
+					return median(bares), median(verifies), ratios
 				}
-				bare, verify, ratio := rounds("s3", func(round int) []events.S3EventRecord { return recs[round*n : (round+1)*n] })
+				bare, verify, ratios := rounds("s3", func(round int) []events.S3EventRecord { return recs[round*n : (round+1)*n] })
 
 				// The same rounds with an object store that does nothing:
 				// what the claim and the verifier's own logic cost, without
-				// s3mem's copy and delete.
+				// the store's copy and delete.
 				r.Verifier.Objects = discardObjects{}
-				_, _, ratioNoS3 := rounds("no-s3", func(round int) []events.S3EventRecord {
+				_, _, ratiosNoS3 := rounds("no-s3", func(round int) []events.S3EventRecord {
 					out := make([]events.S3EventRecord, n)
 					for i := range out {
 						out[i] = recs[i]
@@ -362,8 +388,10 @@ func BenchmarkVerifyVsBareMemcached(b *testing.B) {
 				})
 				b.ReportMetric(bare, "bare_pairs/s")
 				b.ReportMetric(verify, "verify/s")
-				b.ReportMetric(ratio, "ratio")
-				b.ReportMetric(ratioNoS3, "ratio_no_s3")
+				b.ReportMetric(median(ratios), "ratio")
+				b.ReportMetric(slices.Min(ratios), "ratio_min")
+				b.ReportMetric(slices.Max(ratios), "ratio_max")
+				b.ReportMetric(median(ratiosNoS3), "ratio_no_s3")
 				b.ReportMetric(0, "ns/op")
 			})
 		}

@@ -201,7 +201,7 @@ func New(cfg Config) (*Emulator, error) {
 	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: presigner, Clock: cfg.Clock,
 		Bucket: cfg.Bucket, URLExpiry: cfg.URLExpiry, TokenTTL: cfg.TokenTTL, Method: cfg.Method,
 		IfNoneMatch: cfg.Strategy == onetime.IfNoneMatch}
-	e.Verifier = &onetime.Verifier{Strategy: verifierStrategy, Objects: e.S3.Objects(), Clock: cfg.Clock,
+	e.Verifier = &onetime.Verifier{Strategy: verifierStrategy, Objects: e.Objects(), Clock: cfg.Clock,
 		KeepRejected: cfg.KeepRejected, Record: e.onDecisionRecorded}
 	handler := lambda.Handler(e.Verifier.Handle)
 	if e.fns, err = e.startFunctions(); err != nil {
@@ -230,7 +230,7 @@ func New(cfg Config) (*Emulator, error) {
 // or for a VerifierCache the same strategy over the verifier's client.
 func (e *Emulator) strategies(cfg Config) (issuer, verifier onetime.Strategy, err error) {
 	if !onetime.UsesMemcached(cfg.Strategy) {
-		s, err := onetime.NewS3Strategy(cfg.Strategy, e.S3.Objects())
+		s, err := onetime.NewS3Strategy(cfg.Strategy, e.Objects())
 		return s, s, err
 	}
 	e.cache = &countingCache{inner: cfg.Cache, cacheCounters: &cacheCounters{}}

@@ -45,7 +45,7 @@ func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) 
 
 func (s *stack) acceptedETag(t *testing.T, key string) string {
 	t.Helper()
-	info, err := s.S3.Objects().Head(context.Background(), s.Config().Bucket, "accepted/"+key[len("uploads/"):])
+	info, err := s.Objects().Head(context.Background(), s.Config().Bucket, "accepted/"+key[len("uploads/"):])
 	if err != nil {
 		t.Fatalf("accepted copy of %s: %v", key, err)
 	}

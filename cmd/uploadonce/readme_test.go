@@ -27,6 +27,7 @@ var heavyReadmeCommands = []string{
 	"run scenarios/fault-*.yaml scenarios/event-*.yaml scenarios/overwrite.yaml",
 	"run --memcached container --report-json out/ scenarios/*.yaml",
 	"run --clock real scenarios/upload_with_delay.yaml",
+	"run scenarios/fault-memcached-scale-out*.yaml scenarios/mixed-hashing.yaml",
 }
 
 // makeVars maps make loadtest's variables to uploadonce's flags, as the

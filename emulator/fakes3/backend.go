@@ -6,14 +6,13 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"io"
-	"math"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
 
 	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/emulator/s3store"
 )
 
 // Notify receives one record per committed write or delete.
@@ -25,26 +24,22 @@ type Notify func(s3event.Write)
 // wrapBackend, which keeps that capability when the inner backend has it.
 type hooked struct {
 	inner  gofakes3.Backend
+	bodies bodyStore // inner's fast path, or nil
 	notify Notify
 	now    func() time.Time
 	locks  [256]sync.Mutex
-
-	// versionSeq records the order in which versions were made, because
-	// s3mem does not list versions newest first as S3 does, and live keeps
-	// each key's versions so that listing one key does not scan the bucket
-	// (s3mem's listing walks every object).
-	seqMu      sync.Mutex
-	seq        uint64
-	versionSeq map[string]uint64        // bucket/key/versionId -> order
-	live       map[string][]liveVersion // bucket/key -> versions, oldest first
 }
 
-type liveVersion struct {
-	id     string
-	etag   string
-	size   int64
-	marker bool
+// bodyStore is the optional capability of a backend that keeps a body
+// already read and hashed, and copies by sharing the source's bytes
+// (s3store.Store). Without it the decorator hands bodies to PutObject, which
+// reads and hashes them again.
+type bodyStore interface {
+	PutBytes(bucket, key string, meta map[string]string, body, hash []byte, cond *gofakes3.PutConditions) (s3store.Written, error)
+	Copy(in s3store.CopyInput) (s3store.Written, error)
 }
+
+var _ bodyStore = (*s3store.Store)(nil)
 
 // hookedVersioned is hooked plus the inner VersionedBackend. gofakes3 finds
 // versioning by type assertion, so a decorator that embeds only Backend
@@ -62,7 +57,8 @@ var (
 
 // wrapBackend returns the decorator, versioned when inner is.
 func wrapBackend(inner gofakes3.Backend, notify Notify, now func() time.Time) (*hooked, gofakes3.Backend) {
-	h := &hooked{inner: inner, notify: notify, now: now, versionSeq: make(map[string]uint64), live: make(map[string][]liveVersion)}
+	h := &hooked{inner: inner, notify: notify, now: now}
+	h.bodies, _ = inner.(bodyStore)
 	if v, ok := inner.(gofakes3.VersionedBackend); ok {
 		return h, &hookedVersioned{hooked: h, versioned: v}
 	}
@@ -97,29 +93,32 @@ func (h *hooked) GetObject(b, k string, r *gofakes3.ObjectRangeRequest) (*gofake
 	return h.inner.GetObject(b, k, r)
 }
 
-// PutObject implements gofakes3.Backend; gofakes3 calls it for PUT.
+// PutObject implements gofakes3.Backend; gofakes3 calls it for PUT. The
+// body is read before the key lock is taken, so a slow client never blocks
+// other writers of the key.
 func (h *hooked) PutObject(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
-	res, _, err := h.put(s3event.ObjectCreatedPut, bucket, key, meta, input, size, cond, "")
-	return res, err
-}
-
-// put stores and emits eventName, and returns the ETag (hex MD5). The body
-// is read before the key lock is taken, so a slow client never blocks other
-// writers of the key.
-func (h *hooked) put(eventName, bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions, requestID string) (gofakes3.PutObjectResult, string, error) {
 	body, err := gofakes3.ReadAll(input, size)
 	if err != nil {
-		return gofakes3.PutObjectResult{}, "", err
+		return gofakes3.PutObjectResult{}, err
 	}
-	etag := etagOf(body)
-	res, err := h.putBytes(eventName, bucket, key, meta, body, etag, cond, requestID)
-	return res, etag, err
+	res, err := h.putBytes(write{eventName: s3event.ObjectCreatedPut, bucket: bucket, key: key, meta: meta, body: body, cond: cond})
+	return gofakes3.PutObjectResult{VersionID: res.VersionID}, err
 }
 
-// etagOf is a single-part object's ETag: the hex MD5 of its bytes.
-func etagOf(body []byte) string {
+// write is one object write through the decorator.
+type write struct {
+	eventName, bucket, key string
+	meta                   map[string]string
+	body                   []byte
+	hash                   []byte // MD5 of body when known; nil: computed once here
+	cond                   *gofakes3.PutConditions
+	requestID              string
+}
+
+// md5Of is a single-part object's ETag as bytes.
+func md5Of(body []byte) []byte {
 	sum := md5.Sum(body)
-	return hex.EncodeToString(sum[:])
+	return sum[:]
 }
 
 // readObject reads obj's contents whole, in one buffer of its size, and
@@ -133,20 +132,89 @@ func readObject(obj *gofakes3.Object) ([]byte, error) {
 	return body, nil
 }
 
-// putBytes is put for a body already in memory whose ETag the caller knows
-// (a copy keeps its source's).
-func (h *hooked) putBytes(eventName, bucket, key string, meta map[string]string, body []byte, etag string, cond *gofakes3.PutConditions, requestID string) (gofakes3.PutObjectResult, error) {
-	mu := h.lockKey(bucket, key)
+// putBytes stores a body already in memory and emits w.eventName.
+func (h *hooked) putBytes(w write) (s3store.Written, error) {
+	if w.hash == nil {
+		w.hash = md5Of(w.body)
+	}
+	mu := h.lockKey(w.bucket, w.key)
 	mu.Lock()
 	defer mu.Unlock()
-	res, err := h.inner.PutObject(bucket, key, meta, bytes.NewReader(body), int64(len(body)), cond)
+	var res s3store.Written
+	if h.bodies != nil {
+		var err error
+		if res, err = h.bodies.PutBytes(w.bucket, w.key, w.meta, w.body, w.hash, w.cond); err != nil {
+			return res, err
+		}
+	} else {
+		put, err := h.inner.PutObject(w.bucket, w.key, w.meta, bytes.NewReader(w.body), int64(len(w.body)), w.cond)
+		if err != nil {
+			return res, err
+		}
+		res = s3store.Written{VersionID: put.VersionID, Hash: w.hash, Size: int64(len(w.body)), LastModified: h.now()}
+	}
+	h.emitCreated(w.eventName, w.bucket, w.key, w.requestID, res)
+	return res, nil
+}
+
+func (h *hooked) emitCreated(eventName, bucket, key, requestID string, res s3store.Written) {
+	h.emit(s3event.Write{EventName: eventName, Bucket: bucket, Key: key, Size: res.Size,
+		ETag: hex.EncodeToString(res.Hash), VersionID: string(res.VersionID), RequestID: requestID})
+}
+
+// copyObject copies in.SrcKey (at in.SrcVersionID when set) and emits a
+// Copy. The IfMatch check and the bytes copied belong to one version: the
+// store reads both from one immutable version; the fallback holds the
+// source key's lock while it reads.
+func (h *hooked) copyObject(in s3store.CopyInput) (s3store.Written, error) {
+	if h.bodies == nil {
+		return h.copyByReading(in)
+	}
+	mu := h.lockKey(in.DstBucket, in.DstKey)
+	mu.Lock()
+	defer mu.Unlock()
+	res, err := h.bodies.Copy(in)
 	if err != nil {
 		return res, err
 	}
-	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), etag: etag, size: int64(len(body))})
-	h.emit(s3event.Write{EventName: eventName, Bucket: bucket, Key: key, Size: int64(len(body)),
-		ETag: etag, VersionID: string(res.VersionID), RequestID: requestID})
+	h.emitCreated(s3event.ObjectCreatedCopy, in.DstBucket, in.DstKey, "", res)
 	return res, nil
+}
+
+func (h *hooked) copyByReading(in s3store.CopyInput) (s3store.Written, error) {
+	mu := h.lockKey(in.SrcBucket, in.SrcKey)
+	mu.Lock()
+	obj, err := h.getVersion(in.SrcBucket, in.SrcKey, in.SrcVersionID)
+	if err != nil {
+		mu.Unlock()
+		return s3store.Written{}, err
+	}
+	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != in.IfMatch {
+		obj.Contents.Close()
+		mu.Unlock()
+		return s3store.Written{}, gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The source ETag does not match")
+	}
+	body, err := readObject(obj)
+	mu.Unlock()
+	if err != nil {
+		return s3store.Written{}, err
+	}
+	meta := in.Meta
+	if meta == nil {
+		meta = obj.Metadata
+	}
+	return h.putBytes(write{eventName: s3event.ObjectCreatedCopy, bucket: in.DstBucket, key: in.DstKey, meta: meta, body: body, hash: obj.Hash})
+}
+
+func (h *hooked) getVersion(bucket, key string, id gofakes3.VersionID) (*gofakes3.Object, error) {
+	if id == "" {
+		return h.inner.GetObject(bucket, key, nil)
+	}
+	vb, ok := h.inner.(gofakes3.VersionedBackend)
+	if !ok {
+		return nil, gofakes3.ErrNoSuchVersion
+	}
+	return vb.GetObjectVersion(bucket, key, id, nil)
 }
 
 // DeleteObject implements gofakes3.Backend.
@@ -154,10 +222,6 @@ func (h *hooked) DeleteObject(bucket, key string) (gofakes3.ObjectDeleteResult, 
 	mu := h.lockKey(bucket, key)
 	mu.Lock()
 	defer mu.Unlock()
-	return h.deleteLocked(bucket, key)
-}
-
-func (h *hooked) deleteLocked(bucket, key string) (gofakes3.ObjectDeleteResult, error) {
 	_, err := h.inner.HeadObject(bucket, key)
 	return h.deleteKnownLocked(bucket, key, err == nil)
 }
@@ -169,7 +233,6 @@ func (h *hooked) deleteKnownLocked(bucket, key string, existed bool) (gofakes3.O
 	if err != nil {
 		return res, err
 	}
-	h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), marker: res.IsDeleteMarker})
 	switch {
 	case res.IsDeleteMarker:
 		h.emit(s3event.Write{EventName: s3event.ObjectRemovedDeleteMarkerCreated, Bucket: bucket, Key: key, VersionID: string(res.VersionID)})
@@ -183,11 +246,7 @@ func (h *hooked) deleteKnownLocked(bucket, key string, existed bool) (gofakes3.O
 func (h *hooked) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDeleteResult, error) {
 	var out gofakes3.MultiDeleteResult
 	for _, k := range keys {
-		mu := h.lockKey(bucket, k)
-		mu.Lock()
-		_, err := h.deleteLocked(bucket, k)
-		mu.Unlock()
-		if err != nil {
+		if _, err := h.DeleteObject(bucket, k); err != nil {
 			out.Error = append(out.Error, gofakes3.ErrorResultFromError(err))
 			continue
 		}
@@ -198,23 +257,11 @@ func (h *hooked) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDelet
 
 // CopyObject implements gofakes3.Backend.
 func (h *hooked) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
-	obj, err := h.inner.GetObject(srcBucket, srcKey, nil)
+	res, err := h.copyObject(s3store.CopyInput{SrcBucket: srcBucket, SrcKey: srcKey, DstBucket: dstBucket, DstKey: dstKey, Meta: meta})
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
-	body, err := readObject(obj)
-	if err != nil {
-		return gofakes3.CopyObjectResult{}, err
-	}
-	if meta == nil {
-		meta = obj.Metadata
-	}
-	// A copy keeps its source's ETag (single-part objects: the MD5).
-	etag := hex.EncodeToString(obj.Hash)
-	if _, err := h.putBytes(s3event.ObjectCreatedCopy, dstBucket, dstKey, meta, body, etag, nil, ""); err != nil {
-		return gofakes3.CopyObjectResult{}, err
-	}
-	return gofakes3.CopyObjectResult{ETag: `"` + etag + `"`, LastModified: gofakes3.NewContentTime(h.now())}, nil
+	return gofakes3.CopyObjectResult{ETag: gofakes3.FormatETag(res.Hash), LastModified: gofakes3.NewContentTime(res.LastModified)}, nil
 }
 
 func (h *hookedVersioned) VersioningConfiguration(bucket string) (gofakes3.VersioningConfiguration, error) {
@@ -229,147 +276,21 @@ func (h *hookedVersioned) GetObjectVersion(b, k string, v gofakes3.VersionID, r 
 func (h *hookedVersioned) HeadObjectVersion(b, k string, v gofakes3.VersionID) (*gofakes3.Object, error) {
 	return h.versioned.HeadObjectVersion(b, k, v)
 }
-
-// ListBucketVersions lists keys in order and, within a key, the newest
-// version first, as S3 does.
 func (h *hookedVersioned) ListBucketVersions(b string, p *gofakes3.Prefix, page *gofakes3.ListBucketVersionsPage) (*gofakes3.ListBucketVersionsResult, error) {
-	res, err := h.versioned.ListBucketVersions(b, p, page)
-	if err != nil || res == nil {
-		return res, err
-	}
-	key := func(v gofakes3.VersionItem) (string, uint64) {
-		k, id := versionItem(v)
-		return k, h.versionOrder(b, k, string(id))
-	}
-	sort.SliceStable(res.Versions, func(i, j int) bool {
-		ki, si := key(res.Versions[i])
-		kj, sj := key(res.Versions[j])
-		if ki != kj {
-			return ki < kj
-		}
-		return si > sj
-	})
-	return res, nil
+	return h.versioned.ListBucketVersions(b, p, page)
 }
 
-func (h *hooked) noteVersion(bucket, key string, v liveVersion) {
-	if v.id == "" {
-		return
-	}
-	h.seqMu.Lock()
-	h.seq++
-	h.versionSeq[bucket+"/"+key+"/"+v.id] = h.seq
-	h.live[bucket+"/"+key] = append(h.live[bucket+"/"+key], v)
-	h.seqMu.Unlock()
-}
-
-func (h *hooked) forgetVersion(bucket, key, version string) {
-	h.seqMu.Lock()
-	defer h.seqMu.Unlock()
-	delete(h.versionSeq, bucket+"/"+key+"/"+version)
-	vs := h.live[bucket+"/"+key]
-	for i, v := range vs {
-		if v.id == version {
-			vs = append(vs[:i:i], vs[i+1:]...)
-			break
-		}
-	}
-	if len(vs) == 0 {
-		delete(h.live, bucket+"/"+key)
-	} else {
-		h.live[bucket+"/"+key] = vs
-	}
-}
-
-// objectVersions returns the versions (not delete markers) of key, oldest
-// first.
-func (h *hooked) objectVersions(bucket, key string) []liveVersion {
-	h.seqMu.Lock()
-	defer h.seqMu.Unlock()
-	var out []liveVersion
-	for _, v := range h.live[bucket+"/"+key] {
-		if !v.marker {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// versionOrder returns when a version was made; a version not yet noted is
-// being written now, so it counts as the newest.
-func (h *hooked) versionOrder(bucket, key, version string) uint64 {
-	h.seqMu.Lock()
-	defer h.seqMu.Unlock()
-	if n, ok := h.versionSeq[bucket+"/"+key+"/"+version]; ok {
-		return n
-	}
-	return math.MaxUint64
-}
-
-// DeleteObjectVersion permanently removes one version and emits a Delete.
+// DeleteObjectVersion permanently removes one version and emits a Delete
+// when it was an object, not a delete marker.
 func (h *hookedVersioned) DeleteObjectVersion(bucket, key string, v gofakes3.VersionID) (gofakes3.ObjectDeleteResult, error) {
 	mu := h.lockKey(bucket, key)
 	mu.Lock()
 	defer mu.Unlock()
-	return h.deleteVersionLocked(bucket, key, v)
-}
-
-// deleteVersionLocked closes an s3mem gap: removing the current version
-// while older ones remain leaves s3mem without a current version, and its
-// next HEAD, GET or PUT of the key panics. S3 would make the previous
-// version current; s3mem cannot, so a delete marker becomes current first
-// (GET then answers 404 instead of serving the previous version; the
-// versions themselves are intact). Removing a current delete marker while
-// versions remain is refused as NotImplemented for the same reason.
-func (h *hookedVersioned) deleteVersionLocked(bucket, key string, v gofakes3.VersionID) (gofakes3.ObjectDeleteResult, error) {
-	// The decorator's own index, not s3mem's listing, which walks the bucket.
-	target, found, latest, others := h.findVersion(bucket, key, string(v))
-	if !found {
-		return gofakes3.ObjectDeleteResult{}, nil // S3: deleting a missing version succeeds
-	}
-	if latest && others > 0 {
-		if target.marker {
-			return gofakes3.ObjectDeleteResult{}, gofakes3.ErrorMessage(gofakes3.ErrNotImplemented,
-				"uploadonce: removing the current delete marker while older versions remain is not supported by the in-memory store")
-		}
-		res, err := h.inner.DeleteObject(bucket, key)
-		if err != nil {
-			return res, err
-		}
-		h.noteVersion(bucket, key, liveVersion{id: string(res.VersionID), marker: res.IsDeleteMarker})
-	}
 	res, err := h.versioned.DeleteObjectVersion(bucket, key, v)
-	if err == nil {
-		h.forgetVersion(bucket, key, string(v))
-		if !target.marker {
-			h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: bucket, Key: key, VersionID: string(v)})
-		}
+	if err == nil && res.VersionID != "" && !res.IsDeleteMarker {
+		h.emit(s3event.Write{EventName: s3event.ObjectRemovedDelete, Bucket: bucket, Key: key, VersionID: string(res.VersionID)})
 	}
 	return res, err
-}
-
-// findVersion looks version up among key's versions and delete markers:
-// whether it is the newest, and how many others there are.
-func (h *hooked) findVersion(bucket, key, version string) (v liveVersion, found, latest bool, others int) {
-	h.seqMu.Lock()
-	defer h.seqMu.Unlock()
-	vs := h.live[bucket+"/"+key]
-	for i, lv := range vs {
-		if lv.id == version {
-			return lv, true, i == len(vs)-1, len(vs) - 1
-		}
-	}
-	return liveVersion{}, false, false, len(vs)
-}
-
-func versionItem(it gofakes3.VersionItem) (key string, id gofakes3.VersionID) {
-	switch x := it.(type) {
-	case *gofakes3.Version:
-		return x.Key, x.VersionID
-	case *gofakes3.DeleteMarker:
-		return x.Key, x.VersionID
-	}
-	return "", ""
 }
 
 // DeleteMultiVersions implements gofakes3.VersionedBackend.

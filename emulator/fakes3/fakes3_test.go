@@ -389,24 +389,31 @@ func TestVersionedDecoratorKeepsVersioning(t *testing.T) {
 		t.Fatalf("events = %+v; want one per version, carrying its versionId", evs)
 	}
 
-	// Deleting the current version must leave the store usable (s3mem alone
-	// would panic on the next HEAD, GET or PUT of the key).
+	// Deleting the current version by its id makes the previous one current,
+	// as in S3.
 	if _, err := h.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/v"), VersionId: aws.String(ids[1])}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/v"), VersionId: aws.String(ids[0])}); err != nil {
-		t.Fatalf("the older version is gone: %v", err)
+	if got := getBody(t, h, "uploads/v"); got != "first" {
+		t.Fatalf("GET after deleting the current version = %q, want the previous version", got)
 	}
 	if _, err := h.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/v"), Body: strings.NewReader("third")}); err != nil {
 		t.Fatalf("PUT after deleting the current version: %v", err)
 	}
-	got, err = h.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/v")})
+	if got := getBody(t, h, "uploads/v"); got != "third" {
+		t.Fatalf("GET = %q, want the newest upload", got)
+	}
+}
+
+func getBody(t *testing.T, h *harness, key string) string {
+	t.Helper()
+	got, err := h.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("GET %s: %v", key, err)
 	}
-	if b, _ = io.ReadAll(got.Body); string(b) != "third" {
-		t.Fatalf("GET = %q, want the newest upload", b)
-	}
+	defer got.Body.Close()
+	b, _ := io.ReadAll(got.Body)
+	return string(b)
 }
 
 func TestIfNoneMatchIsAtomic(t *testing.T) {
@@ -460,14 +467,13 @@ func TestObjectsVersionsOldestFirst(t *testing.T) {
 	if _, err := h.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/k2"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Objects().Delete(ctx, onetime.DeleteInput{Bucket: bucket, Key: "uploads/k", VersionID: ids[1]}); err != nil {
+	if err := h.srv.Delete(fakes3.DeleteInput{Bucket: bucket, Key: "uploads/k", VersionID: ids[1]}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("uploads/k")}); err != nil {
 		t.Fatal(err) // a delete marker on top: not a version
 	}
-	vl := h.srv.Objects().(onetime.VersionLister)
-	vs, err := vl.Versions(ctx, bucket, "uploads/k")
+	vs, err := h.srv.Versions(bucket, "uploads/k")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,137 +1,138 @@
 package fakes3
 
 import (
-	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/johannesboyne/gofakes3"
 
-	"github.com/uploadonce/uploadonce/emulator/onetime"
-	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/emulator/s3store"
 )
 
-// Objects returns an in-process onetime.Objects on this server's store. Its
-// writes go through the event hooks like any other, and its conditional
-// operations hold the key's lock, so they are atomic as S3's are.
-func (s *Server) Objects() onetime.Objects { return objects{s} }
+// The in-process object API: what a caller in the same process (the
+// emulator's verifier) does to the store without HTTP. Writes go through
+// the event hooks like any other, and conditional operations are atomic as
+// S3's are. Each call counts as one S3 request in Stats.
 
-type objects struct{ s *Server }
-
+// Errors of the in-process API (wrapped).
 var (
-	_ onetime.Objects       = objects{}
-	_ onetime.VersionLister = objects{}
+	ErrNoSuchKey          = errors.New("no such key")
+	ErrPreconditionFailed = errors.New("precondition failed")
+	ErrNotVersioned       = errors.New("bucket is not versioned")
 )
 
-func (o objects) Copy(_ context.Context, in onetime.CopyInput) error {
-	h := o.s.hooked
-	o.s.stats.Copy.Add(1)
-	mu := h.lockKey(in.Bucket, in.SrcKey)
-	mu.Lock()
-	obj, err := o.get(in.Bucket, in.SrcKey, in.SrcVersionID)
-	if err != nil {
-		mu.Unlock()
-		return err
-	}
-	etag := hex.EncodeToString(obj.Hash)
-	if in.IfMatch != "" && etag != strings.Trim(in.IfMatch, `"`) {
-		obj.Contents.Close()
-		mu.Unlock()
-		return fmt.Errorf("copy %s: source ETag %s, want %s: %w", in.SrcKey, etag, in.IfMatch, onetime.ErrPreconditionFailed)
-	}
-	body, err := readObject(obj)
-	mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("copy %s: read source: %w", in.SrcKey, err)
-	}
-	// A copy keeps its source's ETag (single-part objects: the MD5).
-	_, err = h.putBytes(s3event.ObjectCreatedCopy, in.Bucket, in.DstKey, obj.Metadata, body, etag, nil, "")
-	return err
+// ObjectInfo describes an object or one of its versions.
+type ObjectInfo struct {
+	Key       string
+	ETag      string // hex MD5, without quotes
+	VersionID string
+	Size      int64
 }
 
-func (o objects) get(bucket, key, version string) (*gofakes3.Object, error) {
-	var obj *gofakes3.Object
-	var err error
-	if version != "" {
-		vb, ok := o.s.backend.(gofakes3.VersionedBackend)
+// CopyInput names a copy within one bucket.
+type CopyInput struct {
+	// SrcVersionID selects a version of SrcKey; empty means the current one.
+	// IfMatch, when set, is the ETag the source must have.
+	Bucket, SrcKey, SrcVersionID, DstKey, IfMatch string
+}
+
+// DeleteInput names a delete.
+type DeleteInput struct {
+	// VersionID removes that version; IfMatch removes the current object
+	// only when it has that ETag.
+	Bucket, Key, VersionID, IfMatch string
+}
+
+// Copy copies in.SrcKey to in.DstKey: ErrNoSuchKey when the source (or its
+// version) is missing, ErrPreconditionFailed when IfMatch fails.
+func (s *Server) Copy(in CopyInput) error {
+	s.stats.Copy.Add(1)
+	_, err := s.hooked.copyObject(s3store.CopyInput{SrcBucket: in.Bucket, SrcKey: in.SrcKey, SrcVersionID: gofakes3.VersionID(in.SrcVersionID),
+		DstBucket: in.Bucket, DstKey: in.DstKey, IfMatch: strings.Trim(in.IfMatch, `"`)})
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", in.SrcKey, in.DstKey, mapError(err))
+	}
+	return nil
+}
+
+// Delete deletes in.Key, or one version of it. Deleting what is not there
+// succeeds, as in S3.
+func (s *Server) Delete(in DeleteInput) error {
+	s.stats.Delete.Add(1)
+	if in.VersionID != "" {
+		vb, ok := s.backend.(*hookedVersioned)
 		if !ok {
-			return nil, fmt.Errorf("get %s version %s: bucket store is not versioned", key, version)
+			return fmt.Errorf("delete %s version %s: %w", in.Key, in.VersionID, ErrNotVersioned)
 		}
-		obj, err = vb.GetObjectVersion(bucket, key, gofakes3.VersionID(version), nil)
-	} else {
-		obj, err = o.s.hooked.inner.GetObject(bucket, key, nil)
+		_, err := vb.DeleteObjectVersion(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID))
+		return mapError(err)
 	}
-	if err != nil {
-		if gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) || gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchVersion) {
-			return nil, fmt.Errorf("%s: %w", key, onetime.ErrNoSuchKey)
-		}
-		return nil, err
-	}
-	if obj.IsDeleteMarker {
-		obj.Contents.Close()
-		return nil, fmt.Errorf("%s: delete marker: %w", key, onetime.ErrNoSuchKey)
-	}
-	return obj, nil
-}
-
-func (o objects) Delete(_ context.Context, in onetime.DeleteInput) error {
-	h := o.s.hooked
-	o.s.stats.Delete.Add(1)
+	h := s.hooked
 	mu := h.lockKey(in.Bucket, in.Key)
 	mu.Lock()
 	defer mu.Unlock()
-	if in.VersionID != "" {
-		vb, ok := o.s.backend.(*hookedVersioned)
-		if !ok {
-			return fmt.Errorf("delete %s version %s: bucket store is not versioned", in.Key, in.VersionID)
-		}
-		_, err := vb.deleteVersionLocked(in.Bucket, in.Key, gofakes3.VersionID(in.VersionID))
-		return err
-	}
-	if in.IfMatch == "" {
-		_, err := h.deleteLocked(in.Bucket, in.Key)
-		return err
-	}
 	obj, err := h.inner.HeadObject(in.Bucket, in.Key)
 	if err != nil {
-		return nil // nothing there: nothing to delete
+		if gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) {
+			err = nil // nothing there: nothing to delete, but a marker on a versioned bucket
+			if in.IfMatch != "" {
+				return nil
+			}
+			_, err = h.deleteKnownLocked(in.Bucket, in.Key, false)
+		}
+		return mapError(err)
 	}
 	obj.Contents.Close()
-	if hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
-		return fmt.Errorf("delete %s: ETag %x, want %s: %w", in.Key, obj.Hash, in.IfMatch, onetime.ErrPreconditionFailed)
+	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
+		return fmt.Errorf("delete %s: ETag %x, want %s: %w", in.Key, obj.Hash, in.IfMatch, ErrPreconditionFailed)
 	}
 	_, err = h.deleteKnownLocked(in.Bucket, in.Key, true)
-	return err
+	return mapError(err)
 }
 
-func (o objects) Head(_ context.Context, bucket, key string) (onetime.ObjectInfo, error) {
-	o.s.stats.Head.Add(1)
-	obj, err := o.s.hooked.inner.HeadObject(bucket, key)
+// Head describes key's current object, or fails with ErrNoSuchKey.
+func (s *Server) Head(bucket, key string) (ObjectInfo, error) {
+	s.stats.Head.Add(1)
+	obj, err := s.hooked.inner.HeadObject(bucket, key)
 	if err != nil {
-		if gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) {
-			return onetime.ObjectInfo{}, fmt.Errorf("%s: %w", key, onetime.ErrNoSuchKey)
-		}
-		return onetime.ObjectInfo{}, err
+		return ObjectInfo{}, fmt.Errorf("head %s: %w", key, mapError(err))
 	}
 	obj.Contents.Close()
-	return onetime.ObjectInfo{Key: key, ETag: hex.EncodeToString(obj.Hash), VersionID: string(obj.VersionID), Size: obj.Size}, nil
+	return ObjectInfo{Key: key, ETag: hex.EncodeToString(obj.Hash), VersionID: string(obj.VersionID), Size: obj.Size}, nil
 }
 
-func (o objects) Versions(_ context.Context, bucket, key string) ([]onetime.ObjectInfo, error) {
-	o.s.stats.List.Add(1)
-	if _, ok := o.s.backend.(gofakes3.VersionedBackend); !ok {
-		return nil, fmt.Errorf("list versions of %s: bucket store is not versioned", key)
+// Versions returns exactly key's versions, oldest first, without delete
+// markers and without walking the bucket.
+func (s *Server) Versions(bucket, key string) ([]ObjectInfo, error) {
+	s.stats.List.Add(1)
+	if _, ok := s.backend.(gofakes3.VersionedBackend); !ok {
+		return nil, fmt.Errorf("list versions of %s: %w", key, ErrNotVersioned)
 	}
-	// Under the key's lock: a write in progress must not be listed before
-	// its place in the version order is known.
-	mu := o.s.hooked.lockKey(bucket, key)
-	mu.Lock()
-	vs := o.s.hooked.objectVersions(bucket, key)
-	mu.Unlock()
-	out := make([]onetime.ObjectInfo, len(vs))
-	for i, v := range vs {
-		out[i] = onetime.ObjectInfo{Key: key, ETag: v.etag, VersionID: v.id, Size: v.size}
+	vs, err := s.store.KeyVersions(bucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", key, mapError(err))
+	}
+	out := make([]ObjectInfo, 0, len(vs))
+	for _, v := range vs {
+		if !v.DeleteMarker {
+			out = append(out, ObjectInfo{Key: key, ETag: hex.EncodeToString(v.Hash), VersionID: string(v.VersionID), Size: v.Size})
+		}
 	}
 	return out, nil
+}
+
+// mapError gives gofakes3's "not found" and "precondition" codes this
+// API's errors, keeping the original in the chain.
+func mapError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey), gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchVersion):
+		return errors.Join(ErrNoSuchKey, err)
+	case gofakes3.HasErrorCode(err, gofakes3.ErrPreconditionFailed):
+		return errors.Join(ErrPreconditionFailed, err)
+	}
+	return err
 }

@@ -1,4 +1,4 @@
-// Package fakes3 is the emulator's S3: gofakes3 with s3mem behind a front
+// Package fakes3 is the emulator's S3: gofakes3 with s3store behind a front
 // that closes gofakes3's gaps. It enforces SigV4 (presigned query and header
 // auth) and POST policies as AWS does, decodes aws-chunked bodies, answers
 // browser POSTs with 204, and emits one S3 event per committed write or
@@ -8,23 +8,25 @@
 package fakes3
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/rs/zerolog"
 
 	"github.com/uploadonce/uploadonce/emulator/clock"
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
 	"github.com/uploadonce/uploadonce/emulator/s3event"
+	"github.com/uploadonce/uploadonce/emulator/s3store"
 )
 
 // Defaults.
@@ -64,6 +66,7 @@ type Config struct {
 // Server is the fake S3 HTTP handler.
 type Server struct {
 	cfg     Config
+	store   *s3store.Store
 	hooked  *hooked
 	backend gofakes3.Backend
 	faker   http.Handler
@@ -78,7 +81,7 @@ type Stats struct {
 	Put, Post, Copy, Get, Head, List, Delete, Other, Denied atomic.Int64
 }
 
-// New returns a Server with an empty s3mem store.
+// New returns a Server with an empty store.
 func New(cfg Config) *Server {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
@@ -104,7 +107,8 @@ func New(cfg Config) *Server {
 	ts := timeSource{cfg.Clock}
 	s := &Server{cfg: cfg, log: cfg.Logger,
 		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3", SigV2: cfg.SigV2}}
-	s.hooked, s.backend = wrapBackend(s3mem.New(s3mem.WithTimeSource(ts)), cfg.Notify, cfg.Clock.Now)
+	s.store = s3store.New(s3store.WithTimeSource(ts))
+	s.hooked, s.backend = wrapBackend(s.store, cfg.Notify, cfg.Clock.Now)
 	s.faker = gofakes3.New(s.backend,
 		gofakes3.WithTimeSource(ts),
 		// Skew is judged by s3auth on header-signed requests only.
@@ -271,12 +275,12 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 		}
 		return s3auth.ErrMalformedPOSTRequest(err.Error())
 	}
-	sum := etagOf(body)
-	res, err := s.hooked.putBytes(s3event.ObjectCreatedPost, bucket, key, s3auth.Metadata(form), body, sum, nil, id)
+	res, err := s.hooked.putBytes(write{eventName: s3event.ObjectCreatedPost, bucket: bucket, key: key,
+		meta: s3auth.Metadata(form), body: body, requestID: id})
 	if err != nil {
 		return err
 	}
-	etag := `"` + sum + `"`
+	etag := `"` + res.ETag() + `"`
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Location", "/"+bucket+"/"+key)
 	if res.VersionID != "" {
@@ -295,12 +299,26 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 
 // readFile reads a POST's file whole. The request's length bounds the file,
 // so when it is known (and within limit) the buffer is made once at that
-// size instead of doubling as it fills.
+// size instead of doubling as it fills. The store keeps the slice, so one
+// that would pin much more memory than it holds (the form's fields took
+// that room, or growth overshot) is cut to size.
 func readFile(r io.Reader, requestLength, limit int64) ([]byte, error) {
+	var buf []byte
+	var err error
 	if requestLength <= 0 || requestLength > limit+1 {
-		return io.ReadAll(r)
+		buf, err = io.ReadAll(r)
+	} else {
+		buf, err = readInto(r, make([]byte, 0, requestLength))
 	}
-	buf := make([]byte, 0, requestLength)
+	if err == nil && cap(buf)-len(buf) > len(buf)/8 {
+		buf = slices.Clip(bytes.Clone(buf))
+	}
+	return buf, err
+}
+
+// readInto reads r to its end into buf's spare room, growing it only if r
+// holds more than that.
+func readInto(r io.Reader, buf []byte) ([]byte, error) {
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

@@ -186,7 +186,7 @@ func (l *Local) Runtime() Runtime {
 
 // AcceptedETag implements Cleaner.
 func (l *Local) AcceptedETag(ctx context.Context, key string) string {
-	info, err := l.run.S3.Objects().Head(ctx, l.run.Config().Bucket, AcceptedName(key))
+	info, err := l.run.Objects().Head(ctx, l.run.Config().Bucket, AcceptedName(key))
 	l.countHarness(func(r *metrics.S3Requests) { r.Head++ })
 	if err != nil {
 		return ""
@@ -203,7 +203,7 @@ func AcceptedName(key string) string {
 // version, oldest first, so that the current one goes last.
 func (l *Local) Remove(ctx context.Context, key string) {
 	bucket := l.run.Config().Bucket
-	objs := l.run.S3.Objects()
+	objs := l.run.Objects()
 	lister, versioned := objs.(onetime.VersionLister)
 	versioned = versioned && l.run.Config().Strategy == onetime.Versioning
 	log := l.run.Config().Logger
