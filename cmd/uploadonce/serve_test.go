@@ -229,6 +229,7 @@ func TestServeBadLimitFlagsExit2(t *testing.T) {
 		{"serve", "--idle-timeout", "0s"},
 		{"serve", "--keep-decisions", "0"},
 		{"serve", "--keep-events", "-5"},
+		{"serve", "--gc-percent", "0"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut)
