@@ -1,13 +1,20 @@
 package emulator_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/uploadonce/uploadonce/emulator"
+	"github.com/uploadonce/uploadonce/emulator/fakes3"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/s3event"
 )
 
 type page struct {
@@ -119,5 +126,35 @@ func getJSONInto(t *testing.T, u string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPerURLStateFreed: once a URL's events are decided, nothing of it is
+// left in flight, and the bucket keeps only its accepted copy: the upload
+// and the rejected second write are gone from uploads/.
+func TestPerURLStateFreed(t *testing.T) {
+	s := start(t, memcached.KindEmbedded, func(o *emulator.StartOptions) {
+		o.Delivery = s3event.Model{Delay: mustDelay(t, "1s"), Duplicates: 0.5, Seed: 5}
+	})
+	var keys []string
+	for range 30 {
+		keys = append(keys, s.uploadAll(t, "first bytes", "second bytes"))
+	}
+	s.settle(t)
+	if !s.KeysDone(keys) || !s.Idle() || s.Queue.InFlight() != 0 || s.Invoker.Pending() != 0 {
+		t.Fatalf("after settling: keys done %v, idle %v, queue %d, invoker %d", s.KeysDone(keys), s.Idle(),
+			s.Queue.InFlight(), s.Invoker.Pending())
+	}
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(fakes3.DefaultAccessKeyID, fakes3.DefaultSecretAccessKey, "")})
+	count := func(prefix string) int32 {
+		out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(s.Config().Bucket), Prefix: aws.String(prefix)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToInt32(out.KeyCount)
+	}
+	if up, acc := count("uploads/"), count("accepted/"); up != 0 || acc != 30 {
+		t.Fatalf("uploads/ holds %d objects, accepted/ %d; want 0 and 30", up, acc)
 	}
 }
