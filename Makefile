@@ -67,8 +67,8 @@ loadtest: build
 serve: build
 	./$(BIN) serve $(ARGS)
 
-# make soak: issue 16's soak. It starts serve on loopback (embedded
-# memcached, so the tokens count in its memory too), drives it with
+# make soak: issue 16's soak. It starts serve on loopback (MEMCACHED, auto
+# by default; embedded puts the tokens in serve's memory too), drives it with
 # uploadonce soak for SOAK_DURATION at SOAK_RATE URLs/s (1 KiB bodies, 20%
 # of URLs uploaded twice) and judges the resident set's growth from minute
 # 1 to the end against the bytes accepted + 32 MiB; soak.json keeps the
@@ -77,7 +77,7 @@ SOAK_DURATION ?= 5m
 SOAK_RATE     ?= 100
 SOAK_LISTEN   ?= 127.0.0.1:4599
 soak: build
-	./$(BIN) serve --listen $(SOAK_LISTEN) --api-key soak --memcached embedded --log-level warn $(ARGS) > /dev/null & \
+	./$(BIN) serve --listen $(SOAK_LISTEN) --api-key soak --memcached $(or $(MEMCACHED),auto) --log-level warn $(ARGS) > /dev/null & \
 	pid=$$!; trap 'kill $$pid' EXIT; \
 	./$(BIN) soak --target http://$(SOAK_LISTEN) --api-key soak --rate $(SOAK_RATE) --duration $(SOAK_DURATION) --report-json soak.json
 
