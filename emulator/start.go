@@ -27,6 +27,9 @@ type StartOptions struct {
 	MemcachedOptions []memcached.Option
 	// Concurrency sizes the memcached client's idle connection pool.
 	Concurrency int
+	// WrapCache, when set, wraps the memcached client the strategy uses;
+	// tests use it to force a schedule (see onetime/rendezvous).
+	WrapCache func(onetime.Cache) onetime.Cache
 }
 
 // Running is an emulator serving HTTP, with the memcached it started.
@@ -80,6 +83,9 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 			return nil, fmt.Errorf("start memcached: %w", err)
 		}
 		cfg.Cache = memcached.NewClient(r.Memcached.Addrs(), max(o.Concurrency, o.Lambda.Concurrency, 64))
+		if o.WrapCache != nil {
+			cfg.Cache = o.WrapCache(cfg.Cache)
+		}
 		cfg.Memcache = MemcachedInfo{Kind: r.Memcached.Kind(), Addrs: r.Memcached.Addrs()}
 	}
 	r.Emulator, err = New(cfg)

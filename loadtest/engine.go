@@ -99,6 +99,7 @@ type options struct {
 	terminal bool
 	drain    time.Duration
 	mcOpts   []memcached.Option
+	wrap     func(onetime.Cache) onetime.Cache
 }
 
 // WithLogger sets the run's logger (default: none).
@@ -116,6 +117,12 @@ func WithDrain(d time.Duration) Option { return func(o *options) { o.drain = d }
 // WithMemcachedOptions passes options to memcached.Start.
 func WithMemcachedOptions(opts ...memcached.Option) Option {
 	return func(o *options) { o.mcOpts = append(o.mcOpts, opts...) }
+}
+
+// WithCacheWrapper wraps the memcached client the strategy uses (tests
+// force a schedule with it).
+func WithCacheWrapper(f func(onetime.Cache) onetime.Cache) Option {
+	return func(o *options) { o.wrap = f }
 }
 
 // tokenState is one token while its window runs.
@@ -276,6 +283,7 @@ func (e *engine) startOptions() (emulator.StartOptions, error) {
 		Memcached:        st.Memcached,
 		MemcachedOptions: mcOpts,
 		Concurrency:      e.p.Concurrency,
+		WrapCache:        e.o.wrap,
 		Config: emulator.Config{
 			APIKey: apiKey, Strategy: st.Strategy, Method: method, URLExpiry: st.URLExpiry, TokenTTL: st.TokenTTL,
 			KeepRejected: st.KeepRejected, Clock: e.clk, Delivery: model, Lambda: lc,
