@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestEveryScenario(t *testing.T) {
 	}
 	// The reference clients must be among them (DESIGN.md section 6).
 	for _, name := range []string{"upload1x", "upload2x", "upload3x", "upload_with_delay"} {
-		if !contains(files, "../../scenarios/"+name+".yaml") {
+		if !slices.Contains(files, "../../scenarios/"+name+".yaml") {
 			t.Fatalf("scenarios/%s.yaml is missing; found %v", name, files)
 		}
 	}
@@ -38,13 +39,4 @@ func TestEveryScenario(t *testing.T) {
 			t.Logf("%s: %s", name, time.Since(start).Round(time.Millisecond))
 		})
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
