@@ -61,39 +61,39 @@ func TestCASPassClaim(t *testing.T) {
 	step("a after c took it", v, err, false, onetime.ReasonTokenConsumed, "")
 }
 
-// memObjects is an in-memory bucket for the verifier: versioned or not,
+// liveBucket is an in-memory bucket for the verifier: versioned or not,
 // with S3's conditional copy and delete.
-type memObjects struct {
+type liveBucket struct {
 	mu        sync.Mutex
 	versioned bool
 	seq       int
-	objs      map[string][]version // key -> versions, oldest first
+	objs      map[string][]liveVersion // key -> versions, oldest first
 }
 
-type version struct{ id, etag, body string }
+type liveVersion struct{ id, etag, body string }
 
-func newMemObjects(versioned bool) *memObjects {
-	return &memObjects{versioned: versioned, objs: map[string][]version{}}
+func newLiveBucket(versioned bool) *liveBucket {
+	return &liveBucket{versioned: versioned, objs: map[string][]liveVersion{}}
 }
 
 var (
-	_ onetime.Objects       = (*memObjects)(nil)
-	_ onetime.VersionLister = (*memObjects)(nil)
+	_ onetime.Objects       = (*liveBucket)(nil)
+	_ onetime.VersionLister = (*liveBucket)(nil)
 )
 
 func etagOf(body string) string { s := md5.Sum([]byte(body)); return hex.EncodeToString(s[:]) }
 
 // put writes body and returns the event record S3 would send.
-func (m *memObjects) put(key, body string) events.S3EventRecord {
+func (m *liveBucket) put(key, body string) events.S3EventRecord {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.seq++
-	v := version{etag: etagOf(body), body: body}
+	v := liveVersion{etag: etagOf(body), body: body}
 	if m.versioned {
 		v.id = fmt.Sprintf("v%d", m.seq)
 		m.objs[key] = append(m.objs[key], v)
 	} else {
-		m.objs[key] = []version{v}
+		m.objs[key] = []liveVersion{v}
 	}
 	var rec events.S3EventRecord
 	rec.EventName = "ObjectCreated:Put"
@@ -102,20 +102,20 @@ func (m *memObjects) put(key, body string) events.S3EventRecord {
 	return rec
 }
 
-func (m *memObjects) current(key string) (version, bool) {
+func (m *liveBucket) current(key string) (liveVersion, bool) {
 	vs := m.objs[key]
 	if len(vs) == 0 {
-		return version{}, false
+		return liveVersion{}, false
 	}
 	return vs[len(vs)-1], true
 }
 
-func (m *memObjects) Copy(_ context.Context, in onetime.CopyInput) error {
+func (m *liveBucket) Copy(_ context.Context, in onetime.CopyInput) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	src, ok := m.current(in.SrcKey)
 	if in.SrcVersionID != "" {
-		i := slices.IndexFunc(m.objs[in.SrcKey], func(v version) bool { return v.id == in.SrcVersionID })
+		i := slices.IndexFunc(m.objs[in.SrcKey], func(v liveVersion) bool { return v.id == in.SrcVersionID })
 		ok = i >= 0
 		if ok {
 			src = m.objs[in.SrcKey][i]
@@ -136,11 +136,11 @@ func (m *memObjects) Copy(_ context.Context, in onetime.CopyInput) error {
 	return nil
 }
 
-func (m *memObjects) Delete(_ context.Context, in onetime.DeleteInput) error {
+func (m *liveBucket) Delete(_ context.Context, in onetime.DeleteInput) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if in.VersionID != "" {
-		m.objs[in.Key] = slices.DeleteFunc(m.objs[in.Key], func(v version) bool { return v.id == in.VersionID })
+		m.objs[in.Key] = slices.DeleteFunc(m.objs[in.Key], func(v liveVersion) bool { return v.id == in.VersionID })
 		return nil
 	}
 	cur, ok := m.current(in.Key)
@@ -154,7 +154,7 @@ func (m *memObjects) Delete(_ context.Context, in onetime.DeleteInput) error {
 	return nil
 }
 
-func (m *memObjects) Head(_ context.Context, _, key string) (onetime.ObjectInfo, error) {
+func (m *liveBucket) Head(_ context.Context, _, key string) (onetime.ObjectInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.current(key)
@@ -164,7 +164,7 @@ func (m *memObjects) Head(_ context.Context, _, key string) (onetime.ObjectInfo,
 	return onetime.ObjectInfo{Key: key, ETag: v.etag, VersionID: v.id, Size: int64(len(v.body))}, nil
 }
 
-func (m *memObjects) Versions(_ context.Context, _, key string) ([]onetime.ObjectInfo, error) {
+func (m *liveBucket) Versions(_ context.Context, _, key string) ([]onetime.ObjectInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []onetime.ObjectInfo
@@ -205,7 +205,7 @@ func TestOverwriteLiveness(t *testing.T) {
 func runSchedule(t *testing.T, strategy, steps string) {
 	t.Helper()
 	clk := &testClock{now: time.Unix(1_700_000_000, 0)}
-	objs := newMemObjects(strategy == onetime.Versioning)
+	objs := newLiveBucket(strategy == onetime.Versioning)
 	var s onetime.Strategy
 	var err error
 	if onetime.UsesMemcached(strategy) {
