@@ -27,6 +27,7 @@ type serveFlags struct {
 	stage, region          string
 	accessKey, secretKey   string
 	sigv2                  s3auth.SigV2Mode
+	versioned              bool
 	logLevel, logFormat    string
 }
 
@@ -44,6 +45,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.secretKey, "aws-secret-access-key", fakes3.DefaultSecretAccessKey, "its secret")
 	fs.Var(sigV2Value{&f.sigv2}, "sigv2", "accept or refuse Signature Version 2 presigned POSTs and URLs (boto3's default);\n"+
 		"refuse behaves as a bucket created after June 2020")
+	fs.BoolVar(&f.versioned, "versioned-bucket", false, "create the bucket with versioning enabled whatever the strategy\n"+
+		"(a loadtest --target run then reads its ground truth from accepted/ versions)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
 }
@@ -64,6 +67,7 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	o.Listen, o.Bucket, o.Stage, o.Region = f.listen, f.bucket, f.stage, f.region
 	o.AccessKeyID, o.SecretAccessKey, o.APIKey = f.accessKey, f.secretKey, f.apiKey
 	o.SigV2 = f.sigv2
+	o.VersionedBucket = f.versioned
 	if o.APIKey == "" {
 		key, err := issueapi.NewAPIKey()
 		if err != nil {
