@@ -116,6 +116,23 @@ func Run(ctx context.Context, p plan.Plan, opts ...Option) (*Result, error) {
 	return e.execute(ctx)
 }
 
+// RunTarget runs p against a stack the caller started or reached (a
+// target.Remote): the plan's stack section only says what that stack runs.
+// The target is closed at the end.
+func RunTarget(ctx context.Context, p plan.Plan, tgt target.Target, opts ...Option) (*Result, error) {
+	o := options{log: zerolog.Nop(), drain: DefaultDrain}
+	for _, f := range opts {
+		f(&o)
+	}
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	e := newEngine(p, o, tgt)
+	defer e.close()
+	return e.execute(ctx)
+}
+
 // close closes the target. Connections the client dialed but never used
 // look new to the server, whose Shutdown waits 5 s for new connections:
 // they are closed first.

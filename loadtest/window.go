@@ -84,6 +84,9 @@ func (e *engine) finishWindow(ctx context.Context, w *window, cleanup bool) {
 		}
 	}
 	e.rec.Release(hs)
+	if w, ok := e.tgt.(target.Witness); ok {
+		e.truth = w.Witness(ctx, hs, e.rec.At)
+	}
 	cleaner, _ := e.tgt.(target.Cleaner)
 	for _, h := range hs {
 		if cleaner == nil || h.Key == "" {

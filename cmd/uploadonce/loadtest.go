@@ -32,6 +32,7 @@ type loadtestFlags struct {
 
 	reportJSON             string
 	logLevel, logFormat    string
+	set                    map[string]bool // the flags given
 	cpuProfile, memProfile string
 }
 
@@ -166,6 +167,7 @@ func parseLoadFlags(name string, args []string, stderr io.Writer, withStrategy b
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	f.set = set
 	if err := f.shape(file, set); err != nil {
 		return nil, err
 	}
@@ -205,16 +207,23 @@ func scenarioPlan(file, strategy string) (plan.Plan, error) {
 }
 
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, err := parseLoadFlags("loadtest", args, stderr, true, func(*flag.FlagSet) {})
+	var rf remoteFlags
+	f, err := parseLoadFlags("loadtest", args, stderr, true, rf.register)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
+	if err := rf.validate(&f.plan, f.set); err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	if rf.target != "" {
+		return runRemoteLoad(ctx, f, &rf, stdout, stderr, log)
 	}
 	p := f.plan
 	log.Info().Uint64("seed", p.Seed).Str("strategy", p.Stack.Strategy).Int("urls", p.Tokens()).
