@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -119,6 +120,8 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 	if e.truth.Source != target.EmulatorLog {
 		meta.GroundTruth = &e.truth
 	}
+	meta.Shard, meta.PlannedUploads, meta.MaxErrorRate = e.p.Shard.String(), e.p.Uploads(), e.p.MaxErrorRate
+	meta.Plan, _ = json.Marshal(e.p) // a plan always marshals
 	h := e.rec.Run(meta)
 	h.Tokens = e.kept
 	res := &Result{History: h, Check: e.checker.Finish(h), Partial: partial}
@@ -196,7 +199,7 @@ func (e *engine) keepTokens(res *Result) {
 		rep.Notes = append(rep.Notes, "the history could not be kept: "+err.Error())
 		res.historyErr = fmt.Errorf("the tokens were lost while the run streamed them: %w", err)
 		e.spill.close()
-	case rep.OK:
+	case rep.OK && !e.o.keepHistory:
 		e.spill.close() // a passing run leaves no history behind
 		res.historyErr = errPassedStreamed
 	default:

@@ -74,7 +74,14 @@ type options struct {
 	drain    time.Duration
 	mcOpts   []memcached.Option
 	wrap     func(onetime.Cache) onetime.Cache
+	// keepHistory keeps a passing run's history for SaveHistory too.
+	keepHistory bool
 }
+
+// WithHistory keeps the run's history whatever its verdict, for
+// Result.SaveHistory (by default a passing run in several windows drops
+// its tokens as it goes).
+func WithHistory() Option { return func(o *options) { o.keepHistory = true } }
 
 // WithLogger sets the run's logger (default: none).
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }

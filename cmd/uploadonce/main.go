@@ -71,6 +71,7 @@ Usage:
   uploadonce run      FILE.yaml...      run scenarios; exit 1 if an expectation fails
   uploadonce loadtest [flags]           fire concurrent duplicate and late uploads
   uploadonce compare  [flags]           run the same load against every strategy
+  uploadonce check    [flags] HISTORY...  judge histories (shards, a failed run) as one run
   uploadonce version
 
 Run "uploadonce COMMAND -h" for a command's flags.
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runScenarios(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "uploadonce", version)
 		return nil

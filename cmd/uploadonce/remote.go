@@ -158,10 +158,10 @@ func runRemoteLoad(ctx context.Context, f *loadtestFlags, rf *remoteFlags, stdou
 	if err != nil {
 		return err
 	}
-	res, err := loadtest.RunTarget(ctx, f.plan, tgt, loadtest.WithLogger(log), loadtest.WithProgress(stderr, isTerminal(stderr)))
+	res, err := loadtest.RunTarget(ctx, f.plan, tgt, f.runOptions(stderr, log)...)
 	if err != nil {
 		return err
 	}
 	defer res.Close()
-	return reportLoadtest(res, f.reportJSON, stdout, stderr, log)
+	return reportLoadtest(res, f, stdout, stderr, log)
 }

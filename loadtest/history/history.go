@@ -157,6 +157,13 @@ type Meta struct {
 	// GroundTruth is what the decisions come from; nil means the emulator's
 	// own log, watched while the run went.
 	GroundTruth *GroundTruth `json:"ground_truth,omitempty"`
+	// Shard is "I/N" when the run was one of N shards of a plan; Plan is the
+	// plan's JSON (the whole plan, also in a shard), PlannedUploads its
+	// uploads, for a later re-check.
+	Shard          string          `json:"shard,omitempty"`
+	Plan           json.RawMessage `json:"plan,omitempty"`
+	PlannedUploads int             `json:"planned_uploads,omitempty"`
+	MaxErrorRate   float64         `json:"max_error_rate,omitempty"`
 }
 
 // GroundTruth says what decided a run's verdict and what it cannot decide.

@@ -38,6 +38,14 @@ func (r *Remote) Preflight(ctx context.Context) error {
 	if err := r.checkIssue(ctx); err != nil {
 		return err
 	}
+	return r.PreflightS3(ctx)
+}
+
+// PreflightS3 checks the credentials, the bucket and its versioning only:
+// what reading ground truth needs.
+func (r *Remote) PreflightS3(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, PreflightTimeout)
+	defer cancel()
 	if _, err := r.s3.Options().Credentials.Retrieve(ctx); err != nil {
 		return &PreflightError{What: "AWS credentials", Err: fmt.Errorf(
 			"the default chain (environment, shared config and credentials files, SSO, instance role) found none: %w", err)}
