@@ -130,13 +130,14 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 		Memcached: report.Memcached{Kind: e.desc.MemcachedKind, Addrs: e.desc.MemcachedAddr}, Check: res.Check,
 		Collector: e.collector, Wall: time.Since(wallStart), LateSends: e.cl.LateSends(), Invoker: rt.Invoker, Queue: rt.Queue,
 		S3: after.s3.Sub(before.s3), Notes: e.notes, Faults: h.Meta.Faults, GroundTruth: e.truth}
-	if !after.counts {
+	_, counted := e.tgt.(target.Counted)
+	if !counted {
 		e.countFromClient(&in)
 	}
 	switch {
 	case e.desc.MemcachedKind == "none":
 		in.MemcachedExact = true // no memcached, no commands
-	case !after.counts:
+	case !counted:
 		in.MemcachedUnknown = "the stack's memcached is not reachable from the load generator"
 	case before.mcErr == nil && after.mcErr == nil:
 		in.MemcachedOps = after.mc.Sub(before.mc)
