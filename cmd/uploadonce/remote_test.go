@@ -193,7 +193,7 @@ func TestTargetGetDeleteCaught(t *testing.T) {
 		{"decision log", []string{"--verify-function", bin, "--function-env", "DECISION_LOG_PREFIX=_decisions/"},
 			[]string{"--decision-log-prefix", "_decisions/"}, "decision log s3://uploadonce/_decisions/"},
 		{"accepted versions", []string{"--versioned-bucket"}, nil, "accepted versions s3://uploadonce/accepted"},
-		{"neither", nil, nil, "accepted objects s3://uploadonce/accepted"},
+		{"neither", nil, []string{"--keep-objects"}, "accepted objects s3://uploadonce/accepted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := serveProcess(t, append([]string{"--strategy", "get-delete", "--memcached", "embedded"}, tc.serve...)...)
@@ -205,6 +205,9 @@ func TestTargetGetDeleteCaught(t *testing.T) {
 			if tc.name == "neither" {
 				if code != exitFailed || da != "unknown" || r["verdict"] != "inconclusive" {
 					t.Fatalf("exit %d, double_accept %v, verdict %v; want 1, unknown, inconclusive\n%s", code, da, r["verdict"], out)
+				}
+				if n := st.countObjects(t, "accepted/"); n != 100 {
+					t.Errorf("--keep-objects: %d accepted objects left, want 100", n)
 				}
 				return
 			}

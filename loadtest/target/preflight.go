@@ -105,7 +105,7 @@ func (r *Remote) bucketError(err error) error {
 		return &PreflightError{What: "region", Err: fmt.Errorf("bucket %s is not in %s but in %s (HEAD bucket: %d): check --region",
 			r.o.Bucket, r.o.Region, where, status)}
 	case status == http.StatusForbidden:
-		return &PreflightError{What: "AWS credentials", Err: fmt.Errorf("S3 refused them for bucket %s (HEAD bucket: 403)", r.o.Bucket)}
+		return &PreflightError{What: "AWS credentials", Err: fmt.Errorf("S3 refused them for bucket %s (HEAD bucket: 403): wrong keys, or a bucket of another account", r.o.Bucket)}
 	case status == 0:
 		return &PreflightError{What: "bucket", Err: fmt.Errorf("cannot reach S3 for %s: %w", r.o.Bucket, err)}
 	}
