@@ -49,6 +49,9 @@ type engine struct {
 	spill     *spill           // else
 	notes     []string
 	truth     target.GroundTruth
+	// interrupted: the run was cut short; what is left waits no longer
+	// than the drain.
+	interrupted bool
 }
 
 func newEngine(p plan.Plan, o options, tgt target.Target) *engine {
@@ -90,6 +93,7 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 		partial = true
 	}
 	stopProgress()
+	e.interrupted = partial
 	after := e.readCounters(context.WithoutCancel(ctx))
 	if e.prev != nil {
 		// A stack the run did not start outlives it: its last window's

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/uploadonce/uploadonce/loadtest/check"
+	"github.com/uploadonce/uploadonce/loadtest/cost"
 	"github.com/uploadonce/uploadonce/loadtest/history"
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
@@ -134,11 +136,13 @@ func Rewitness(ctx context.Context, h *history.Run, w target.Witness, rec *histo
 	}
 }
 
-// Judge checks h and builds the report a run with this history prints:
-// counts, verdict, latencies and the cost of what the client sent. The
-// stack's own counters (memcached, the verifier's S3 requests) are not in
-// a history.
-func Judge(h *history.Run) *report.Report {
+// Judge checks h, merged from parts (or parts[0] == h), and builds the
+// report a run with this history prints: counts, verdict, latencies and
+// the cost of what the client sent. The stack's own counters (memcached,
+// the verifier's S3 requests) are not in a history. Each part has its own
+// clock base, so the upload phase is the longest part's: shards run side
+// by side.
+func Judge(h *history.Run, parts []*history.Run) *report.Report {
 	res := check.Check(h)
 	col := metrics.NewCollector()
 	for _, t := range h.Tokens {
@@ -159,5 +163,21 @@ func Judge(h *history.Run) *report.Report {
 	in.S3.Post = int64(res.Counts.Uploads)
 	in.Invoker.Invocations = int64(res.Counts.OK)
 	rep := report.Build(in)
+	if len(parts) > 1 {
+		longest := time.Duration(0)
+		for _, part := range parts {
+			phase, _ := metrics.UploadPhase(part)
+			longest = max(longest, phase)
+		}
+		rep.Throughput.UploadPhaseS = longest.Seconds()
+		rep.Throughput.UploadsPerS = 0
+		if longest > 0 {
+			rep.Throughput.UploadsPerS = float64(res.Counts.Uploads) / longest.Seconds()
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("throughput: the %d histories' uploads over the longest one's upload phase (shards run side by side)", len(parts)))
+		if err := rep.Account(cost.Default(), cost.Model{}); err != nil {
+			rep.Notes = append(rep.Notes, "no cost estimate: "+err.Error())
+		}
+	}
 	return rep
 }

@@ -41,7 +41,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	h, err := readHistories(files)
+	h, parts, err := readHistories(files)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if rf.target != "" {
 		return usagef("--target needs --bucket, the stack's bucket, to read ground truth from")
 	}
-	rep := loadtest.Judge(h)
+	rep := loadtest.Judge(h, parts)
 	if *reportJSON != "" {
 		if err := writeReportJSON(*reportJSON, rep.WriteJSON); err != nil {
 			return err
@@ -71,25 +71,25 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 const checkSettle = 30 * time.Second
 
 // readHistories reads and merges the files; any problem is bad input.
-func readHistories(files []string) (*history.Run, error) {
+func readHistories(files []string) (*history.Run, []*history.Run, error) {
 	runs := make([]*history.Run, 0, len(files))
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, nil, usageError{err}
 		}
 		h, err := history.Read(f)
 		f.Close()
 		if err != nil {
-			return nil, usagef("%s: %v", name, err)
+			return nil, nil, usagef("%s: %v", name, err)
 		}
 		runs = append(runs, h)
 	}
 	h, err := loadtest.Merge(runs)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
-	return h, nil
+	return h, runs, nil
 }
 
 // rewitness reads the ground truth from the stack's bucket once.

@@ -275,3 +275,23 @@ func TestTargetRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetInterrupted: delayed uploads wait on real time; a run cut
+// short exits 3 with a partial report, soon, and leaves no object behind.
+func TestTargetInterrupted(t *testing.T) {
+	sdkEnv(t, true)
+	st := serveProcess(t, "--strategy", "cas", "--memcached", "embedded")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	code, r, out := loadReport(t, ctx, st.targetArgs("--strategy", "cas", "--urls", "5", "--duplicates", "2", "--delayed", "1")...)
+	if code != exitInterrupted || r["verdict"] != "partial" {
+		t.Fatalf("exit %d, verdict %v; want 3, partial\n%s", code, r["verdict"], out)
+	}
+	if d := time.Since(start); d > 25*time.Second {
+		t.Errorf("took %v after the cut", d)
+	}
+	if n := st.countObjects(t, "uploads/") + st.countObjects(t, "accepted/"); n != 0 {
+		t.Errorf("%d objects left", n)
+	}
+}
