@@ -29,6 +29,7 @@ type serveFlags struct {
 	stage, region          string
 	accessKey, secretKey   string
 	sigv2                  s3auth.SigV2Mode
+	versioned              bool
 	logLevel, logFormat    string
 	// limits and timeouts of a long-running emulator
 	maxUploadSize, minBodyRate int64
@@ -71,6 +72,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.keepEvents, "keep-events", emulator.DefaultKeepEvents, "event deliveries /_uploadonce/events keeps; older ones are dropped and counted")
 	fs.IntVar(&f.gcPercent, "gc-percent", defaultServeGCPercent, "the Go collector's GOGC for serve: heap growth allowed between collections, in percent of\n"+
 		"what is kept (Go's default is 100); GOGC in the environment wins")
+	fs.BoolVar(&f.versioned, "versioned-bucket", false, "create the bucket with versioning enabled whatever the strategy\n"+
+		"(a loadtest --target run then reads its ground truth from accepted/ versions)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
 }
@@ -109,6 +112,7 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	if f.bodyTimeout == 0 {
 		o.BodyTimeout = -1 // and no body timeout
 	}
+	o.VersionedBucket = f.versioned
 	if o.APIKey == "" {
 		key, err := issueapi.NewAPIKey()
 		if err != nil {
