@@ -122,6 +122,7 @@ func TestBadInputCatalogue(t *testing.T) {
 		{name: "clock bad duration", method: "POST", path: "/_uploadonce/clock?advance=forever", wantStatus: 400, wantCode: ""},
 		{name: "clock negative", method: "POST", path: "/_uploadonce/clock?advance=-1s", wantStatus: 400, wantCode: ""},
 		{name: "decisions wrong method", method: "DELETE", path: "/_uploadonce/decisions", wantStatus: 405, wantCode: ""},
+		{name: "page wrong method", method: "POST", path: "/_uploadonce/", wantStatus: 405, wantCode: ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

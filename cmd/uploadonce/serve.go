@@ -162,9 +162,10 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
   strategy       %s  (upload method %s, URL expiry %v, token TTL %v)%s
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
+  page           %s%s  (upload from a browser, watch the verdicts)
 `, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
 		cfg.AccessKeyID, cfg.SecretAccessKey, cfg.Region, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
-		clockKind, r.URL, emulator.InspectPrefix, r.URL)
+		clockKind, r.URL, emulator.InspectPrefix, r.URL, r.URL, emulator.InspectPrefix)
 }
 
 // memcachedPlacement says how the clients find the nodes and place keys.
