@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,12 @@ type Config struct {
 	// SigV2 accepts (the zero value) or refuses SigV2 presigned URLs and
 	// POSTs; see s3auth.SigV2Mode.
 	SigV2 s3auth.SigV2Mode
+	// CORSOrigins are the origins of the CORS configuration every bucket
+	// starts with (DefaultCORS); nil means any origin. NoCORS starts buckets
+	// with no configuration, as S3 does, so that preflights are refused
+	// until PutBucketCors.
+	CORSOrigins []string
+	NoCORS      bool
 }
 
 // Server is the fake S3 HTTP handler.
@@ -66,6 +73,10 @@ type Server struct {
 	log     zerolog.Logger
 	reqID   atomic.Uint64
 	stats   Stats
+
+	corsMu      sync.Mutex
+	cors        map[string]*CORSConfiguration // nil value: deleted
+	defaultCORS *CORSConfiguration
 }
 
 // Stats counts S3 requests by operation, for cost accounting.
@@ -91,8 +102,11 @@ func New(cfg Config) *Server {
 		cfg.MaxObjectBytes = DefaultMaxObjectBytes
 	}
 	ts := timeSource{cfg.Clock}
-	s := &Server{cfg: cfg, log: cfg.Logger,
+	s := &Server{cfg: cfg, log: cfg.Logger, cors: map[string]*CORSConfiguration{},
 		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3", SigV2: cfg.SigV2}}
+	if !cfg.NoCORS {
+		s.defaultCORS = DefaultCORS(cfg.CORSOrigins)
+	}
 	s.store = s3store.New(s3store.WithTimeSource(ts))
 	s.hooked, s.backend = wrapBackend(s.store, cfg.Notify, cfg.Clock.Now)
 	s.faker = gofakes3.New(s.backend,
@@ -134,6 +148,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amz-request-id", id)
 	s.count(r)
 	bucket, key := splitPath(r.URL.Path)
+	if r.Method == http.MethodOptions && bucket != "" {
+		// Browsers send preflights unsigned.
+		if err := s.preflight(w, r, bucket, key); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
+	s.setCORSHeaders(w, r, bucket)
 
 	if r.Method == http.MethodPost && key == "" && bucket != "" && isMultipart(r) {
 		if err := s.browserUpload(w, r, bucket, id); err != nil {
@@ -159,43 +181,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, id)
 		return
 	}
+	if key == "" && bucket != "" && r.URL.Query().Has("cors") {
+		if err := s.bucketCORS(w, r, bucket); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
 	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
-		body, n, err := s.auth.PrepareBody(r)
-		if err != nil {
+		if err := s.decodePutBody(r); err != nil {
 			s.fail(w, r, err, id)
 			return
-		}
-		if n > s.cfg.MaxObjectBytes {
-			s.fail(w, r, s3auth.ErrEntityTooLarge(n, s.cfg.MaxObjectBytes), id)
-			return
-		}
-		// Decode and verify the whole body before gofakes3 sees it: checksum
-		// and chunk-signature errors surface at EOF, and must become S3's
-		// errors rather than a half-stored object or a 500.
-		data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxObjectBytes+1))
-		if err != nil {
-			s.fail(w, r, err, id)
-			return
-		}
-		if int64(len(data)) != n {
-			s.fail(w, r, &s3auth.Error{Code: "IncompleteBody", Message: "You did not provide the number of bytes specified by the Content-Length HTTP header.", Status: http.StatusBadRequest}, id)
-			return
-		}
-		body = bytes.NewReader(data)
-		r.Body = io.NopCloser(body)
-		r.ContentLength = n
-		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
-		// The body is decoded now; gofakes3 must not decode it again, nor
-		// store the transfer encoding as object metadata.
-		r.Header.Del("X-Amz-Content-Sha256")
-		r.Header.Del("X-Amz-Decoded-Content-Length")
-		if ce := r.Header.Get("Content-Encoding"); strings.Contains(ce, "aws-chunked") {
-			rest := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(ce), "aws-chunked"), ",")
-			if rest = strings.TrimSpace(rest); rest == "" {
-				r.Header.Del("Content-Encoding")
-			} else {
-				r.Header.Set("Content-Encoding", rest)
-			}
 		}
 	}
 	if r.Method == http.MethodHead && r.URL.Query().Get("versionId") != "" {
@@ -204,10 +199,54 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// HEAD response.
 		get := r.Clone(r.Context())
 		get.Method = http.MethodGet
-		s.faker.ServeHTTP(w, get)
+		s.serveFaker(w, get)
 		return
 	}
-	s.faker.ServeHTTP(w, r)
+	s.serveFaker(w, r)
+}
+
+func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request) {
+	k := newKeepCORSOrigin(w)
+	s.faker.ServeHTTP(k, r)
+	// A handler that returns without writing gets net/http's implicit 200.
+	k.restore()
+}
+
+// decodePutBody replaces a PUT's body with its decoded bytes, verified
+// whole before gofakes3 sees them: checksum and chunk-signature errors
+// surface at EOF, and must become S3's errors rather than a half-stored
+// object or a 500.
+func (s *Server) decodePutBody(r *http.Request) error {
+	body, n, err := s.auth.PrepareBody(r)
+	if err != nil {
+		return err
+	}
+	if n > s.cfg.MaxObjectBytes {
+		return s3auth.ErrEntityTooLarge(n, s.cfg.MaxObjectBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxObjectBytes+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != n {
+		return &s3auth.Error{Code: "IncompleteBody", Message: "You did not provide the number of bytes specified by the Content-Length HTTP header.", Status: http.StatusBadRequest}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	r.ContentLength = n
+	r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+	// The body is decoded now; gofakes3 must not decode it again, nor
+	// store the transfer encoding as object metadata.
+	r.Header.Del("X-Amz-Content-Sha256")
+	r.Header.Del("X-Amz-Decoded-Content-Length")
+	if ce := r.Header.Get("Content-Encoding"); strings.Contains(ce, "aws-chunked") {
+		rest := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(ce), "aws-chunked"), ",")
+		if rest = strings.TrimSpace(rest); rest == "" {
+			r.Header.Del("Content-Encoding")
+		} else {
+			r.Header.Set("Content-Encoding", rest)
+		}
+	}
+	return nil
 }
 
 func (s *Server) count(r *http.Request) {
