@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -337,21 +338,50 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if err != nil {
 		return err
 	}
-	etag := `"` + res.ETag() + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Location", "/"+bucket+"/"+key)
 	if res.VersionID != "" {
 		w.Header().Set("x-amz-version-id", string(res.VersionID))
 	}
+	postSuccess(w, r, form, bucket, key, `"`+res.ETag()+`"`)
+	return nil
+}
+
+// postSuccess answers a stored POST as S3 does: 303 to
+// success_action_redirect with bucket, key and etag added to its query, or
+// success_action_status (204 by default; 201 with a PostResponse body),
+// with an absolute Location.
+func postSuccess(w http.ResponseWriter, r *http.Request, form *s3auth.PostForm, bucket, key, etag string) {
+	w.Header().Set("ETag", etag)
+	if to, ok := s3auth.SuccessRedirect(form); ok {
+		q := to.Query()
+		q.Set("bucket", bucket)
+		q.Set("key", key)
+		q.Set("etag", etag)
+		to.RawQuery = q.Encode()
+		w.Header().Set("Location", to.String())
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	location := objectURL(r, bucket, key)
+	w.Header().Set("Location", location)
 	status := s3auth.SuccessStatus(form)
 	if status == http.StatusCreated {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(status)
-		_ = xml.NewEncoder(w).Encode(postResponse{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: etag})
-		return nil
+		_ = xml.NewEncoder(w).Encode(postResponse{Location: location, Bucket: bucket, Key: key, ETag: etag})
+		return
 	}
 	w.WriteHeader(status)
-	return nil
+}
+
+// objectURL is the absolute path-style URL of an object on this server,
+// as the client addressed it.
+func objectURL(r *http.Request, bucket, key string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/" + bucket + "/" + key}
+	return u.String()
 }
 
 type postResponse struct {
