@@ -137,6 +137,7 @@ func (h *hooked) putBytes(w write) (s3store.Written, error) {
 	if w.hash == nil {
 		w.hash = md5Of(w.body)
 	}
+	w.meta = storedMetadata(w.meta)
 	mu := h.lockKey(w.bucket, w.key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -167,6 +168,7 @@ func (h *hooked) emitCreated(eventName, bucket, key, requestID string, res s3sto
 // store reads both from one immutable version; the fallback holds the
 // source key's lock while it reads.
 func (h *hooked) copyObject(in s3store.CopyInput) (s3store.Written, error) {
+	in.Meta = storedMetadata(in.Meta)
 	if h.bodies == nil {
 		return h.copyByReading(in)
 	}

@@ -1,6 +1,7 @@
 package fakes3
 
 import (
+	"bytes"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -270,37 +271,76 @@ func (s *Server) bucketCORS(w http.ResponseWriter, r *http.Request, bucket strin
 	return nil
 }
 
-// keepCORSOrigin undoes gofakes3's own CORS wrapper, which sets
+// fixedResponse edits what gofakes3 answers just before the header goes
+// out. It undoes gofakes3's own CORS wrapper, which sets
 // Access-Control-Allow-Origin: * on every response and cannot be turned
-// off: the header goes back to what the bucket's rules decided.
-type keepCORSOrigin struct {
+// off, so the header is what the bucket's rules decided; and it applies
+// fixObjectHeaders to object reads and writes.
+//
+// Error bodies are held back and rewritten by finish as S3 writes them,
+// with the request id of the x-amz-request-id header.
+type fixedResponse struct {
 	http.ResponseWriter
-	origin  []string // nil: no header
-	written bool
+	r         *http.Request
+	id        string
+	origin    []string // nil: no header
+	written   bool
+	errStatus int // > 0: an error body is being held in errBody
+	errBody   bytes.Buffer
 }
 
-func newKeepCORSOrigin(w http.ResponseWriter) *keepCORSOrigin {
-	return &keepCORSOrigin{ResponseWriter: w, origin: w.Header().Values("Access-Control-Allow-Origin")}
+func newFixedResponse(w http.ResponseWriter, r *http.Request, id string) *fixedResponse {
+	return &fixedResponse{ResponseWriter: w, r: r, id: id, origin: w.Header().Values("Access-Control-Allow-Origin")}
 }
 
-func (k *keepCORSOrigin) restore() {
+// finish writes a held error body, or the header of a response that
+// wrote nothing (net/http's implicit 200).
+func (k *fixedResponse) finish() {
+	if k.errStatus > 0 {
+		s3auth.WriteError(k.ResponseWriter, s3Error(k.errBody.Bytes(), k.errStatus, k.r), k.id)
+		return
+	}
+	k.fix(http.StatusOK)
+}
+
+func (k *fixedResponse) fix(status int) {
 	if k.written {
 		return
 	}
 	k.written = true
+	h := k.Header()
+	// gofakes3 sets its own x-amz-request-id; the one in error bodies and
+	// logs is the server's.
+	h.Set("X-Amz-Request-Id", k.id)
 	if k.origin == nil {
-		k.Header().Del("Access-Control-Allow-Origin")
+		h.Del("Access-Control-Allow-Origin")
 	} else {
-		k.Header()["Access-Control-Allow-Origin"] = k.origin
+		h["Access-Control-Allow-Origin"] = k.origin
+	}
+	if _, key := splitPath(k.r.URL.Path); key != "" {
+		fixObjectResponse(h, k.r, status)
 	}
 }
 
-func (k *keepCORSOrigin) WriteHeader(code int) {
-	k.restore()
+func (k *fixedResponse) WriteHeader(code int) {
+	if k.written {
+		return
+	}
+	k.fix(code)
+	if code >= 400 {
+		k.errStatus = code
+		return
+	}
 	k.ResponseWriter.WriteHeader(code)
 }
 
-func (k *keepCORSOrigin) Write(p []byte) (int, error) {
-	k.restore()
+func (k *fixedResponse) Write(p []byte) (int, error) {
+	k.fix(http.StatusOK)
+	if k.errStatus > 0 {
+		if k.errBody.Len() < 64<<10 {
+			k.errBody.Write(p)
+		}
+		return len(p), nil
+	}
 	return k.ResponseWriter.Write(p)
 }

@@ -194,23 +194,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.checkIfMatch(r, bucket, key); err != nil {
+		s.fail(w, r, err, id)
+		return
+	}
 	if r.Method == http.MethodHead && r.URL.Query().Get("versionId") != "" {
 		// gofakes3 answers HEAD with the current version whatever versionId
 		// says; its GET honours versionId, and net/http drops the body of a
 		// HEAD response.
 		get := r.Clone(r.Context())
 		get.Method = http.MethodGet
-		s.serveFaker(w, get)
+		s.serveFaker(w, get, id)
 		return
 	}
-	s.serveFaker(w, r)
+	s.serveFaker(w, r, id)
 }
 
-func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request) {
-	k := newKeepCORSOrigin(w)
+func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string) {
+	k := newFixedResponse(w, r, id)
 	s.faker.ServeHTTP(k, r)
-	// A handler that returns without writing gets net/http's implicit 200.
-	k.restore()
+	k.finish()
 }
 
 // decodePutBody replaces a PUT's body with its decoded bytes, verified
@@ -232,6 +235,8 @@ func (s *Server) decodePutBody(r *http.Request) error {
 	if int64(len(data)) != n {
 		return &s3auth.Error{Code: "IncompleteBody", Message: "You did not provide the number of bytes specified by the Content-Length HTTP header.", Status: http.StatusBadRequest}
 	}
+	addChecksums(r.Header, data)
+	carryHeaders(r.Header)
 	r.Body = io.NopCloser(bytes.NewReader(data))
 	r.ContentLength = n
 	r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
