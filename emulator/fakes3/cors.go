@@ -287,6 +287,8 @@ type fixedResponse struct {
 	written   bool
 	errStatus int // > 0: an error body is being held in errBody
 	errBody   bytes.Buffer
+	// onError, when set, may amend an error before it is written.
+	onError func(r *http.Request, e *s3auth.Error, h http.Header)
 }
 
 func newFixedResponse(w http.ResponseWriter, r *http.Request, id string) *fixedResponse {
@@ -297,7 +299,11 @@ func newFixedResponse(w http.ResponseWriter, r *http.Request, id string) *fixedR
 // wrote nothing (net/http's implicit 200).
 func (k *fixedResponse) finish() {
 	if k.errStatus > 0 {
-		s3auth.WriteError(k.ResponseWriter, s3Error(k.errBody.Bytes(), k.errStatus, k.r), k.id)
+		e := s3Error(k.errBody.Bytes(), k.errStatus, k.r)
+		if k.onError != nil {
+			k.onError(k.r, e, k.Header())
+		}
+		s3auth.WriteError(k.ResponseWriter, e, k.id)
 		return
 	}
 	k.fix(http.StatusOK)

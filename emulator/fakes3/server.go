@@ -188,6 +188,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if r.Method == http.MethodPut && key != "" && r.Header.Get("X-Amz-Copy-Source") != "" && !r.URL.Query().Has("uploadId") {
+		if err := s.copyObject(w, r, bucket, key); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
 	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
 		if err := s.decodePutBody(r); err != nil {
 			s.fail(w, r, err, id)
@@ -212,6 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string) {
 	k := newFixedResponse(w, r, id)
+	k.onError = s.deleteMarkerError
 	s.faker.ServeHTTP(k, r)
 	k.finish()
 }
