@@ -157,6 +157,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCORSHeaders(w, r, bucket)
+	if r.Method == http.MethodHead && key == "" && bucket != "" {
+		// HeadBucket tells SDKs the bucket's region (they redirect on it).
+		w.Header().Set("x-amz-bucket-region", s.cfg.Region)
+	}
 
 	if r.Method == http.MethodPost && key == "" && bucket != "" && isMultipart(r) {
 		if err := s.browserUpload(w, r, bucket, id); err != nil {
@@ -295,6 +299,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, id stri
 	var se *s3auth.Error
 	if errors.As(err, &se) && se.Status == http.StatusForbidden {
 		s.stats.Denied.Add(1)
+	}
+	if se != nil && se.Field("Region") != "" {
+		// A request signed for another region: S3 names the bucket's, and
+		// SDKs and the AWS CLI retry with it.
+		w.Header().Set("x-amz-bucket-region", s.cfg.Region)
 	}
 	if !errors.As(err, &se) {
 		var ge gofakes3.Error
