@@ -204,6 +204,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == http.MethodPost && key != "" && r.URL.Query().Has("uploadId") {
+		defer s.hooked.beginCompletion(bucket, key)()
+	}
 	if err := s.checkIfMatch(r, bucket, key); err != nil {
 		s.fail(w, r, err, id)
 		return
