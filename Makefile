@@ -31,7 +31,7 @@ LOADTEST_FLAGS := $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
 	$(if $(REPORT_JSON),--report-json $(REPORT_JSON)) \
 	$(ARGS)
 
-.PHONY: all build test loadtest serve bench memcached-image vet fmt clean lambda
+.PHONY: all build test loadtest serve bench mutate memcached-image vet fmt clean lambda
 
 all: build
 
@@ -78,6 +78,18 @@ bench:
 	$(GO) test -run '^$$' -bench 'PipelineVsSkeleton|VerifyVsBareMemcached|Verify$$' -benchtime $(BENCH_URLS)x ./emulator/
 	$(GO) test -run '^$$' -bench . -benchmem ./emulator/s3auth/ ./emulator/s3event/ ./emulator/s3store/
 	$(GO) test -run '^$$' -bench FunctionVsInProcess -benchtime 1000x ./emulator/
+
+# make mutate: mutation testing with gremlins (from the Go module proxy) of
+# the one-time logic, the S3 signature checks and the checker, one package
+# at a time. Slow (minutes per package), so not part of make test; README
+# "Mutation testing" has the scores. A test binary is rebuilt per mutant:
+# the generous timeout coefficient keeps slow builds from passing as
+# timeouts.
+GREMLINS      ?= $(GO) run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+MUTATE_PKGS   ?= ./emulator/onetime ./emulator/s3auth ./loadtest/check
+MUTATE_FLAGS  ?= --invert-logical --workers 1 --test-cpu 1 --timeout-coefficient 60
+mutate:
+	@set -e; for p in $(MUTATE_PKGS); do echo "== gremlins $$p"; $(GREMLINS) unleash $(MUTATE_FLAGS) $$p; done
 
 memcached-image:
 	bash build/memcached-image/build.sh $(IMAGE)

@@ -247,12 +247,6 @@ func (c *Config) fill() error {
 	if c.Strategy == "" {
 		c.Strategy = DefaultStrategy
 	}
-	if c.Method == "" {
-		c.Method = onetime.MethodPOST
-		if c.Strategy == onetime.IfNoneMatch {
-			c.Method = onetime.MethodPUT
-		}
-	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
@@ -262,8 +256,9 @@ func (c *Config) fill() error {
 	if _, ok := onetime.LookupStrategy(c.Strategy); !ok {
 		return fmt.Errorf("unknown strategy %q (strategies: %s)", c.Strategy, strings.Join(onetime.StrategyNames(), ", "))
 	}
-	if c.Strategy == onetime.IfNoneMatch && c.Method != onetime.MethodPUT {
-		return errors.New("strategy if-none-match needs --upload-method put: a POST policy cannot carry If-None-Match")
+	var err error
+	if c.Method, err = onetime.UploadMethod(c.Strategy, c.Method); err != nil {
+		return err
 	}
 	if onetime.UsesMemcached(c.Strategy) && c.Cache == nil {
 		return fmt.Errorf("strategy %s needs memcached", c.Strategy)

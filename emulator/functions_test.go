@@ -30,9 +30,9 @@ func buildLambda(t *testing.T) string {
 // functionMemcached is process memcached when the binary is here, as the
 // issue asks; embedded otherwise.
 func functionMemcached(t *testing.T) string {
-	for _, kind := range providers(t) {
-		if kind == memcached.KindProcess {
-			return kind
+	for _, p := range providers(t) {
+		if p.kind == memcached.KindProcess && p.missing == "" {
+			return p.kind
 		}
 	}
 	return memcached.KindEmbedded

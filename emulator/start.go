@@ -38,6 +38,9 @@ type StartOptions struct {
 	// configuration endpoint (embedded) rediscover its nodes, on Clock;
 	// cluster.DefaultRefreshInterval when zero.
 	MemcachedRefresh time.Duration
+	// WrapCache, when set, wraps the memcached client the strategies use;
+	// tests use it to force a schedule (see onetime/rendezvous).
+	WrapCache func(onetime.Cache) onetime.Cache
 }
 
 // Running is an emulator serving HTTP, with the memcached it started.
@@ -141,6 +144,9 @@ func (r *Running) openClients(ctx context.Context, o StartOptions, cfg *Config) 
 	}
 	r.MemcachedClients = append(r.MemcachedClients, issuer)
 	cfg.Cache = issuer
+	if o.WrapCache != nil {
+		cfg.Cache = o.WrapCache(cfg.Cache)
+	}
 	cfg.Memcache = MemcachedInfo{Kind: mc.Kind(), Addrs: mc.Addrs(), Nodes: mc.Addrs, ConfigEndpoint: mc.ConfigEndpoint(),
 		Hashing: string(hashing)}
 	if v := o.VerifierMemcachedHashing; v != "" && v != hashing {
@@ -150,6 +156,9 @@ func (r *Running) openClients(ctx context.Context, o StartOptions, cfg *Config) 
 		}
 		r.MemcachedClients = append(r.MemcachedClients, verifier)
 		cfg.VerifierCache = verifier
+		if o.WrapCache != nil {
+			cfg.VerifierCache = o.WrapCache(verifier)
+		}
 		cfg.Memcache.VerifierHashing = string(v)
 	}
 	return nil

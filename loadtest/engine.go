@@ -155,11 +155,10 @@ func (e *engine) settleBound(partial bool) time.Duration {
 
 // counters are the target's operation counters at one moment.
 type counters struct {
-	s3     metrics.S3Requests
-	mc     metrics.MemcachedOps
-	evict  int64
-	mcErr  error
-	counts bool // the target has counters
+	s3    metrics.S3Requests
+	mc    metrics.MemcachedOps
+	evict int64
+	mcErr error
 }
 
 func (e *engine) readCounters(ctx context.Context) counters {
@@ -168,7 +167,7 @@ func (e *engine) readCounters(ctx context.Context) counters {
 		return counters{}
 	}
 	st, err := c.MemcachedStats(ctx)
-	return counters{s3: c.S3Requests(), mc: metrics.MemcachedOpsFrom(st), evict: st["evictions"], mcErr: err, counts: true}
+	return counters{s3: c.S3Requests(), mc: metrics.MemcachedOpsFrom(st), evict: st["evictions"], mcErr: err}
 }
 
 // recordEvictions records, when memcached evicted items during the run,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/onetime/rendezvous"
 	"github.com/uploadonce/uploadonce/loadtest"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/history"
@@ -47,15 +48,39 @@ func run(t *testing.T, p plan.Plan, opts ...loadtest.Option) *loadtest.Result {
 	return res
 }
 
+// forced is a loadtest option that makes the gets of the first keys URLs'
+// n claims meet before any of them goes on (onetime/rendezvous): the
+// interleaving get, get, delete, delete happens every run, not only when
+// the machine is slow.
+func forced(n, keys int) (*schedule, loadtest.Option) {
+	s := &schedule{}
+	return s, loadtest.WithCacheWrapper(func(c onetime.Cache) onetime.Cache {
+		s.cache = rendezvous.New(c, n, keys)
+		return s.cache
+	})
+}
+
+type schedule struct{ cache *rendezvous.Cache }
+
+// met is how many URLs had their claims' gets meet.
+func (s *schedule) met() int {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.Met()
+}
+
 // TestCheckerCatchesGetDelete: the reference's get-delete double-accepts
 // under concurrent duplicates, and the checker says so; delete and cas pass.
+// The duplicates of 8 URLs are forced to meet, so the race shows every run.
 func TestCheckerCatchesGetDelete(t *testing.T) {
 	const urls, dups = 300, 3
 	for _, strategy := range []string{onetime.GetDelete, onetime.Delete, onetime.CAS} {
 		t.Run(strategy, func(t *testing.T) {
-			res := run(t, storm(strategy, urls, dups))
+			rv, opt := forced(dups, 8)
+			res := run(t, storm(strategy, urls, dups), opt)
 			c, rep := res.Check, res.Report
-			t.Logf("%s: %s", strategy, c.String())
+			t.Logf("%s: %s; %d URLs forced", strategy, c.String(), rv.met())
 			if c.Counts.Tokens != urls+1 || c.Counts.Uploads != urls*dups+1 || c.Counts.Late != 1 {
 				t.Fatalf("counts %+v", c.Counts)
 			}
@@ -65,9 +90,13 @@ func TestCheckerCatchesGetDelete(t *testing.T) {
 			if len(c.Assumptions) != 0 || c.Unknown.Count != 0 || res.Partial {
 				t.Fatalf("assumptions %v, unknown %d, partial %v", c.Assumptions, c.Unknown.Count, res.Partial)
 			}
+			if rv.met() == 0 {
+				t.Fatal("no URL's claims met: the schedule was not forced")
+			}
 			if strategy == onetime.GetDelete {
-				if c.DoubleAccept.Count == 0 || c.Linearizable != check.NotLinearizable || rep.OK {
-					t.Fatalf("get-delete passed: %s", c.String())
+				// Every URL whose gets met was accepted more than once.
+				if c.DoubleAccept.Count < rv.met() || c.Linearizable != check.NotLinearizable || rep.OK {
+					t.Fatalf("get-delete: %s; want at least %d double accepts", c.String(), rv.met())
 				}
 				return
 			}
@@ -232,9 +261,10 @@ func TestStreamedHistory(t *testing.T) {
 	p := storm(onetime.GetDelete, 300, 3)
 	p.Faults, p.Window = nil, 100
 	p.Groups[0].Uploads[1].Content = plan.ContentUnique
-	res := run(t, p)
-	if res.Report.OK {
-		t.Skip("get-delete happened to pass: nothing to save")
+	rv, opt := forced(3, 8)
+	res := run(t, p, opt)
+	if res.Report.OK || res.Check.DoubleAccept.Count < rv.met() || rv.met() == 0 {
+		t.Fatalf("ok %v, %s, %d URLs forced: want the forced get-delete race to fail the run", res.Report.OK, res.Check.String(), rv.met())
 	}
 	if res.History.Tokens != nil {
 		t.Fatalf("%d tokens kept in memory", len(res.History.Tokens))

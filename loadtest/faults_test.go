@@ -92,21 +92,32 @@ func TestPauseFailsClosedAndRetries(t *testing.T) {
 
 // TestNoDoubleAcceptUnderFaults: under every fault, two concurrent uploads
 // per URL never get two accepts from the strategies that claim atomically,
-// and every URL owed an accept that got none is explained.
+// and every URL owed an accept that got none is explained: each URL ends
+// with exactly one accept unless the fault lost its token.
 func TestNoDoubleAcceptUnderFaults(t *testing.T) {
-	faults := map[string]plan.Fault{
-		"restart":    {Kind: plan.FaultMemcachedRestart, At: 5 * time.Second},
-		"flush":      {Kind: plan.FaultMemcachedFlush, At: 5 * time.Second},
-		"evict":      {Kind: plan.FaultMemcachedEvict, At: 5 * time.Second, Value: 2048},
-		"pause":      {Kind: plan.FaultMemcachedPause, At: 5 * time.Second, Duration: 30 * time.Second},
-		"latency":    {Kind: plan.FaultMemcachedLatency, At: 5 * time.Second, Duration: 100 * time.Microsecond},
-		"conn-limit": {Kind: plan.FaultMemcachedConnLimit, At: 5 * time.Second, Value: 2},
+	const urls = 40
+	faults := map[string]struct {
+		fault plan.Fault
+		// lost is the cause under which a memcached strategy loses tokens:
+		// "" when it loses none, so every URL is accepted once. Tokens lost
+		// to a restart or flush at 5 s are all 40; eviction takes some. The
+		// S3 strategies keep no tokens and accept every URL under any fault.
+		lost string
+		all  bool // every token is lost
+	}{
+		"restart":    {plan.Fault{Kind: plan.FaultMemcachedRestart, At: 5 * time.Second}, check.CauseTokenLost + plan.FaultMemcachedRestart, true},
+		"flush":      {plan.Fault{Kind: plan.FaultMemcachedFlush, At: 5 * time.Second}, check.CauseTokenLost + plan.FaultMemcachedFlush, true},
+		"evict":      {plan.Fault{Kind: plan.FaultMemcachedEvict, At: 5 * time.Second, Value: 2048}, check.CauseTokenEvicted, false},
+		"pause":      {plan.Fault{Kind: plan.FaultMemcachedPause, At: 5 * time.Second, Duration: 30 * time.Second}, "", false},
+		"latency":    {plan.Fault{Kind: plan.FaultMemcachedLatency, At: 5 * time.Second, Duration: 100 * time.Microsecond}, "", false},
+		"conn-limit": {plan.Fault{Kind: plan.FaultMemcachedConnLimit, At: 5 * time.Second, Value: 2}, "", false},
 	}
-	for name, f := range faults {
+	for name, fc := range faults {
+		f := fc.fault
 		for _, strategy := range []string{onetime.Delete, onetime.CAS, onetime.Versioning, onetime.IfNoneMatch} {
 			t.Run(name+"/"+strategy, func(t *testing.T) {
 				t.Parallel()
-				p := faulted(strategy, 40, 2, f)
+				p := faulted(strategy, urls, 2, f)
 				p.Stack.Delivery.Duplicates = 0.5
 				if f.Kind != plan.FaultMemcachedPause {
 					// On the virtual clock every distinct delivery time is
@@ -120,6 +131,33 @@ func TestNoDoubleAcceptUnderFaults(t *testing.T) {
 					t.Fatalf("%s assumptions %v partial %v explained %v", c.String(), c.Assumptions, res.Partial, c.ExplainedRejects)
 				}
 				t.Logf("accepted %d rejected %d explained %v", c.Counts.Accepted, c.Counts.Rejected, c.ExplainedRejects)
+				lost := 0
+				for _, e := range c.ExplainedRejects {
+					lost += e.Count
+				}
+				wantLost := 0
+				if fc.lost != "" && onetime.UsesMemcached(strategy) {
+					e := c.ExplainedRejects[fc.lost]
+					if e == nil || e.Count != lost || (fc.all && lost != urls) || lost == 0 {
+						t.Fatalf("explained %v: want URLs lost to %s only (all %d of them: %v)", c.ExplainedRejects, fc.lost, urls, fc.all)
+					}
+					wantLost = lost
+				}
+				if lost != wantLost || c.Counts.Accepted != urls-wantLost {
+					t.Fatalf("accepted %d, explained %d (%v); want %d accepted and %d explained", c.Counts.Accepted, lost, c.ExplainedRejects, urls-wantLost, wantLost)
+				}
+				// Exactly one accept per URL that kept its token.
+				for _, tok := range res.History.Tokens {
+					accepted := map[string]bool{}
+					for _, d := range tok.Decisions {
+						if d.Decision == onetime.Accepted {
+							accepted[d.ID()] = true
+						}
+					}
+					if len(accepted) > 1 || (wantLost == 0 && len(accepted) != 1) {
+						t.Fatalf("%s: decisions %v; want one accepted upload", tok.Key, decisionsOf(tok))
+					}
+				}
 			})
 		}
 	}

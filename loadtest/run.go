@@ -37,6 +37,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/lambda"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/loadtest/faults"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 	"github.com/uploadonce/uploadonce/loadtest/target"
@@ -72,6 +73,7 @@ type options struct {
 	terminal bool
 	drain    time.Duration
 	mcOpts   []memcached.Option
+	wrap     func(onetime.Cache) onetime.Cache
 }
 
 // WithLogger sets the run's logger (default: none).
@@ -91,6 +93,12 @@ func WithMemcachedOptions(opts ...memcached.Option) Option {
 	return func(o *options) { o.mcOpts = append(o.mcOpts, opts...) }
 }
 
+// WithCacheWrapper wraps the memcached client the strategies use (tests
+// force a schedule with it).
+func WithCacheWrapper(f func(onetime.Cache) onetime.Cache) Option {
+	return func(o *options) { o.wrap = f }
+}
+
 // Run starts the plan's stack in process and runs p against it. An error
 // means the run could not be carried out (bad plan, stack failed to
 // start); a cancelled or timed-out run returns a partial Result and no
@@ -106,7 +114,7 @@ func Run(ctx context.Context, p plan.Plan, opts ...Option) (*Result, error) {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	tgt, err := target.StartLocal(startCtx, p.Stack, target.LocalOptions{Seed: p.Seed, Concurrency: p.Concurrency,
-		Logger: o.log, LogLength: loadLogLength, MemcachedOptions: o.mcOpts})
+		Logger: o.log, LogLength: loadLogLength, MemcachedOptions: o.mcOpts, WrapCache: o.wrap})
 	cancel()
 	if err != nil {
 		return nil, err

@@ -157,20 +157,14 @@ func seconds(s string, def time.Duration, limit int64) (time.Duration, error) {
 
 // uploadMethod reads post or put; if-none-match needs put, and is its default.
 func uploadMethod(s, strategy string) (onetime.Method, error) {
-	if s == "" {
-		if strategy == onetime.IfNoneMatch {
-			return onetime.MethodPUT, nil
+	var m onetime.Method
+	if s != "" {
+		var err error
+		if m, err = onetime.ParseMethod(s); err != nil {
+			return "", err
 		}
-		return onetime.MethodPOST, nil
 	}
-	m, err := onetime.ParseMethod(s)
-	if err != nil {
-		return "", err
-	}
-	if strategy == onetime.IfNoneMatch && m != onetime.MethodPUT {
-		return "", fmt.Errorf("strategy %s needs put: a POST policy cannot carry If-None-Match", strategy)
-	}
-	return m, nil
+	return onetime.UploadMethod(strategy, m)
 }
 
 // addrs reads HOST:PORT[,HOST:PORT...].

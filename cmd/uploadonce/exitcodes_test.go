@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/uploadonce/uploadonce/emulator/memcached"
 )
 
 // TestExitCodes is README's "Exit codes" table, a row a case: 2 for every
@@ -160,18 +163,37 @@ func TestMain(m *testing.M) {
 }
 
 // TestSIGHUPStopsLikeSIGINT: closing the terminal stops a run as Ctrl-C
-// does: the stack is torn down, the partial report printed, exit 3.
+// does: the stack is torn down (no container left behind), the partial
+// report printed, exit 3.
 func TestSIGHUPStopsLikeSIGINT(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { sighupRun(t, "embedded") })
+	t.Run("container", func(t *testing.T) {
+		if !strings.Contains(os.Getenv("UPLOADONCE_REQUIRE_MEMCACHED"), "container") {
+			if err := exec.Command("docker", "info").Run(); err != nil {
+				t.Skip("SKIP memcached provider container: the Docker engine does not answer")
+			}
+		}
+		pid := sighupRun(t, "container")
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+memcached.LabelPID+"="+strconv.Itoa(pid)).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Fatalf("containers of the stopped run: %q (%v)", out, err)
+		}
+	})
+}
+
+// sighupRun starts a loadtest on mc, sends it SIGHUP once it runs, checks
+// it stopped as interrupted, and returns its pid.
+func sighupRun(t *testing.T, mc string) int {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "UPLOADONCE_BE_MAIN=1",
-		"UPLOADONCE_ARGS=loadtest --memcached embedded --clock real --url-expiry 2s --urls 30 --delayed 1")
+		"UPLOADONCE_ARGS=loadtest --memcached "+mc+" --clock real --url-expiry 2s --urls 30 --delayed 1")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "load test") && !strings.Contains(out.String(), "progress") && time.Now().Before(deadline) {
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "progress") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -182,11 +204,12 @@ func TestSIGHUPStopsLikeSIGINT(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("no exit 30 s after SIGHUP:\n%s", out.String())
+		t.Fatalf("no exit 60 s after SIGHUP:\n%s", out.String())
 	}
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(out.String(), "PARTIAL:") {
 		t.Fatalf("exit %d after SIGHUP, want %d and a partial report:\n%s", code, exitInterrupted, out.String())
 	}
+	return cmd.Process.Pid
 }

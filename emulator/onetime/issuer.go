@@ -2,6 +2,7 @@ package onetime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,26 @@ const (
 	MethodPOST Method = "post"
 	MethodPUT  Method = "put"
 )
+
+// ErrIfNoneMatchPOST is the if-none-match strategy with the POST method:
+// the one rule about methods, reported with these words everywhere.
+var ErrIfNoneMatchPOST = errors.New("strategy if-none-match signs If-None-Match on a presigned PUT, " +
+	"which a POST policy cannot carry: use the put method (the strategy's default)")
+
+// UploadMethod returns the method a strategy grants: m when set, else PUT
+// for if-none-match and POST for the others. An explicit POST with
+// if-none-match is ErrIfNoneMatchPOST.
+func UploadMethod(strategy string, m Method) (Method, error) {
+	switch {
+	case m == "" && strategy == IfNoneMatch:
+		return MethodPUT, nil
+	case m == "":
+		return MethodPOST, nil
+	case strategy == IfNoneMatch && m != MethodPUT:
+		return m, ErrIfNoneMatchPOST
+	}
+	return m, nil
+}
 
 // ParseMethod reads "post" or "put".
 func ParseMethod(s string) (Method, error) {

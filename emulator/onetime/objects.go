@@ -69,7 +69,7 @@ var (
 
 // Copy implements Objects.
 func (o S3Objects) Copy(ctx context.Context, in CopyInput) error {
-	src := in.Bucket + "/" + escapeKey(in.SrcKey)
+	src := in.Bucket + "/" + copySourceKey(in.SrcKey)
 	if in.SrcVersionID != "" {
 		src += "?versionId=" + url.QueryEscape(in.SrcVersionID)
 	}
@@ -152,6 +152,17 @@ func escapeKey(key string) string {
 	parts := strings.Split(key, "/")
 	for i, p := range parts {
 		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// copySourceKey escapes a key for x-amz-copy-source. S3 and botocore read
+// the header with query unescaping, where "+" is a space, so unlike a URL
+// path it must encode "+" (and every other reserved character).
+func copySourceKey(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(url.QueryEscape(p), "+", "%20")
 	}
 	return strings.Join(parts, "/")
 }

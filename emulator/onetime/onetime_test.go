@@ -15,6 +15,7 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/onetime/rendezvous"
 )
 
 // testClock is a settable clock.
@@ -36,33 +37,6 @@ func newCache(t *testing.T) *memcache.Client {
 	return memcached.NewClient([]string{e.Addr()}, 64)
 }
 
-// rendezvous makes the first n Gets wait for each other, forcing the
-// interleaving get, get, ..., delete, delete that the reference's
-// check-then-act cannot survive. It is a real schedule, just not a lucky one.
-type rendezvous struct {
-	onetime.Cache
-	n       int32
-	arrived atomic.Int32
-	all     chan struct{}
-	once    sync.Once
-}
-
-func newRendezvous(c onetime.Cache, n int) *rendezvous {
-	return &rendezvous{Cache: c, n: int32(n), all: make(chan struct{})}
-}
-
-func (r *rendezvous) Get(key string) (*memcache.Item, error) {
-	it, err := r.Cache.Get(key)
-	if r.arrived.Add(1) == r.n {
-		r.once.Do(func() { close(r.all) })
-	}
-	select {
-	case <-r.all:
-	case <-time.After(2 * time.Second):
-	}
-	return it, err
-}
-
 func TestConcurrentClaimsOfOneToken(t *testing.T) {
 	const claims = 8
 	for _, tc := range []struct {
@@ -75,7 +49,7 @@ func TestConcurrentClaimsOfOneToken(t *testing.T) {
 	} {
 		t.Run(tc.strategy, func(t *testing.T) {
 			clk := &testClock{now: time.Unix(1_700_000_000, 0)}
-			cache := newRendezvous(newCache(t), claims)
+			cache := rendezvous.New(newCache(t), claims, 1)
 			s, err := onetime.NewMemcachedStrategy(tc.strategy, cache, clk)
 			if err != nil {
 				t.Fatal(err)
@@ -102,6 +76,9 @@ func TestConcurrentClaimsOfOneToken(t *testing.T) {
 			}
 			wg.Wait()
 			got := int(accepts.Load())
+			if cache.Met() != 1 {
+				t.Fatalf("the %d claims' gets did not meet", claims)
+			}
 			if tc.wantAccepts == -1 {
 				if got < 2 {
 					t.Fatalf("get-delete accepted %d of %d concurrent claims; the race should let several through", got, claims)

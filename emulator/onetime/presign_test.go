@@ -3,10 +3,12 @@ package onetime_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +114,44 @@ func status(t *testing.T, req *http.Request) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestSDKPresignerForAWS: without a path-style endpoint the presigner uses
+// the SDK's presign client, as in a real Lambda, and still signs on its
+// clock: the URL's date is the clock's, not the wall's.
+func TestSDKPresignerForAWS(t *testing.T) {
+	at := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	client := s3.New(s3.Options{Region: "eu-west-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")})
+	p := onetime.NewSDKPresigner(client, &testClock{now: at})
+	ctx := context.Background()
+
+	put, err := p.PresignPut(ctx, "bucket", "uploads/a b", 30*time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(put.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if u.Host != "bucket.s3.eu-west-1.amazonaws.com" || u.EscapedPath() != "/uploads/a%20b" || q.Get("X-Amz-Date") != "20210304T050607Z" ||
+		q.Get("X-Amz-Expires") != "30" || !strings.Contains(q.Get("X-Amz-SignedHeaders"), "if-none-match") {
+		t.Fatalf("PUT URL %s", put.URL)
+	}
+	if put.Headers.Get("If-None-Match") != "*" || put.Headers.Get("Host") != "" {
+		t.Fatalf("PUT headers %v: want If-None-Match and no Host", put.Headers)
+	}
+
+	post, err := p.PresignPost(ctx, "bucket", "uploads/a b", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if post.URL != "https://bucket.s3.eu-west-1.amazonaws.com" || post.Fields["key"] != "uploads/a b" || post.Fields["X-Amz-Date"] != "20210304T050607Z" {
+		t.Fatalf("POST %s %v", post.URL, post.Fields)
+	}
+	policy, err := base64.StdEncoding.DecodeString(post.Fields["policy"])
+	if err != nil || !strings.Contains(string(policy), `"expiration":"2021-03-04T05:06:37`) {
+		t.Fatalf("policy %s, %v: want it to expire 30 s after the clock", policy, err)
+	}
 }

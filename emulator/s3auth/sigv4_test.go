@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,10 +152,15 @@ func TestPresignedOverHTTP(t *testing.T) {
 // verifies it with v at the moment it arrives.
 func TestVerifyHeaderSDK(t *testing.T) {
 	v := testVerifier()
-	var got []string
+	// The handler only records the verifier's errors: t.Fatal must not run
+	// on a server goroutine, and the test reads them once the call is over.
+	var mu sync.Mutex
+	var errs []error
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := v.VerifyHeader(r, time.Now())
-		got = append(got, code(t, err))
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
 		if err != nil {
 			WriteError(w, err, "r")
 			return
@@ -172,7 +178,9 @@ func TestVerifyHeaderSDK(t *testing.T) {
 		{"wrong region", testAKID, testSecret, "eu-west-1", "k", CodeAuthorizationHeaderMalformed},
 	}
 	for _, tt := range tests {
-		got = nil
+		mu.Lock()
+		errs = nil
+		mu.Unlock()
 		c := s3.New(s3.Options{
 			Region: tt.region, BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
 			Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -181,6 +189,12 @@ func TestVerifyHeaderSDK(t *testing.T) {
 			RetryMaxAttempts: 1,
 		})
 		_, _ = c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(testBucket), Key: aws.String(tt.key), Body: strings.NewReader("hi")})
+		mu.Lock()
+		var got []string
+		for _, err := range errs {
+			got = append(got, code(t, err))
+		}
+		mu.Unlock()
 		if len(got) != 1 || got[0] != tt.want {
 			t.Errorf("%s: verifier saw %q, want %q", tt.name, got, tt.want)
 		}
@@ -190,9 +204,12 @@ func TestVerifyHeaderSDK(t *testing.T) {
 func TestVerifyHeaderRejects(t *testing.T) {
 	v := testVerifier()
 	// A request signed by the SDK, captured once, then mutated per row.
-	var base *http.Request
+	captured := make(chan *http.Request, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		base = r.Clone(context.Background())
+		select {
+		case captured <- r.Clone(context.Background()):
+		default:
+		}
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
@@ -200,6 +217,7 @@ func TestVerifyHeaderRejects(t *testing.T) {
 	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(testBucket), Key: aws.String("k"), Body: strings.NewReader("hi")}); err != nil {
 		t.Fatal(err)
 	}
+	base := <-captured
 	signedAt, _ := time.Parse(amzDateFormat, base.Header.Get("X-Amz-Date"))
 	tests := []struct {
 		name  string

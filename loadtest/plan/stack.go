@@ -130,13 +130,11 @@ func DefaultStack() Stack {
 // else PUT for if-none-match (a POST policy cannot sign If-None-Match) and
 // POST for the others. note says why when the strategy chose it.
 func (s Stack) UploadMethod() (m onetime.Method, note string) {
-	switch {
-	case s.Method != "":
-		return s.Method, ""
-	case s.Strategy == onetime.IfNoneMatch:
-		return onetime.MethodPUT, "upload method put: if-none-match signs If-None-Match on a presigned PUT"
+	m, _ = onetime.UploadMethod(s.Strategy, s.Method)
+	if s.Method == "" && m == onetime.MethodPUT {
+		note = "upload method put: " + s.Strategy + " signs If-None-Match on a presigned PUT"
 	}
-	return onetime.MethodPOST, ""
+	return m, note
 }
 
 // LambdaConfig returns the invoker's configuration.
@@ -157,9 +155,8 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // ErrIfNoneMatchPOST: the if-none-match strategy with an explicit POST.
-// Every command and scenario file reports it with this text.
-var ErrIfNoneMatchPOST = errors.New("strategy if-none-match signs If-None-Match on a presigned PUT, " +
-	"which a POST policy cannot carry: use the put method (the strategy's default)")
+// Every command, scenario file and cmd/lambda reports it with this text.
+var ErrIfNoneMatchPOST = onetime.ErrIfNoneMatchPOST
 
 // fieldErrs collects FieldErrors.
 type fieldErrs []error
@@ -207,10 +204,9 @@ func (s Stack) validateGuard(fe *fieldErrs) {
 		fe.add("strategy", "unknown strategy %q: want one of %s", s.Strategy, strings.Join(onetime.StrategyNames(), ", "))
 	}
 	switch s.Method {
-	case "", onetime.MethodPUT:
-	case onetime.MethodPOST:
-		if s.Strategy == onetime.IfNoneMatch {
-			*fe = append(*fe, &FieldError{Field: "method", Err: ErrIfNoneMatchPOST})
+	case "", onetime.MethodPUT, onetime.MethodPOST:
+		if _, err := onetime.UploadMethod(s.Strategy, s.Method); err != nil {
+			*fe = append(*fe, &FieldError{Field: "method", Err: err})
 		}
 	default:
 		fe.add("method", "%q: want post or put", s.Method)

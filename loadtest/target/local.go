@@ -51,6 +51,8 @@ type LocalOptions struct {
 	LogLength int
 	// MemcachedOptions go to memcached.Start after the stack's own.
 	MemcachedOptions []memcached.Option
+	// WrapCache wraps the memcached client the strategies use.
+	WrapCache func(onetime.Cache) onetime.Cache
 }
 
 // StartLocal starts the stack st on loopback.
@@ -62,6 +64,7 @@ func StartLocal(ctx context.Context, st plan.Stack, o LocalOptions) (*Local, err
 	so.Concurrency = o.Concurrency
 	so.LogLength = o.LogLength
 	so.MemcachedOptions = append(so.MemcachedOptions, o.MemcachedOptions...)
+	so.WrapCache = o.WrapCache
 	key, err := issueapi.NewAPIKey()
 	if err != nil {
 		return nil, err
