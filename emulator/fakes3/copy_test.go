@@ -70,6 +70,16 @@ func TestCopyObjectVersionsAndDirectives(t *testing.T) {
 		t.Errorf("copy onto itself: %v", err)
 	}
 
+	// Deleting the current version by its id makes the previous one
+	// current; no delete marker is added.
+	v3 := put("three", &s3.PutObjectInput{})
+	if out, err := h.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("src"), VersionId: aws.String(v3)}); err != nil || aws.ToBool(out.DeleteMarker) {
+		t.Fatalf("delete version %s = %+v, %v", v3, out, err)
+	}
+	if body, _ := read("src"); body != "two" {
+		t.Errorf("after deleting the current version: %q, want the previous one", body)
+	}
+
 	// A current delete marker: 404 with x-amz-delete-marker; by its id, 405.
 	del, err := h.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("src")})
 	if err != nil || !aws.ToBool(del.DeleteMarker) {
