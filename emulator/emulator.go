@@ -39,9 +39,14 @@ import (
 
 // Defaults.
 const (
-	DefaultBucket    = "uploadonce"
-	DefaultStrategy  = onetime.CAS
-	DefaultLogLength = 100_000
+	DefaultBucket   = "uploadonce"
+	DefaultStrategy = onetime.CAS
+	// DefaultKeepDecisions and DefaultKeepEvents bound the inspection logs
+	// of a long-running emulator: about 5 MB and 15 MB of entries.
+	DefaultKeepDecisions = 10_000
+	DefaultKeepEvents    = 10_000
+	// DefaultMaxUploadSize is S3's limit of one PUT, 5 GiB.
+	DefaultMaxUploadSize = 5 << 30
 )
 
 // Config configures an Emulator. Endpoint is required; Cache is required for
@@ -79,10 +84,27 @@ type Config struct {
 	Delivery s3event.Model
 	Lambda   lambda.Config
 	Logger   zerolog.Logger
-	// LogLength bounds the in-memory decision and event logs.
-	LogLength int
+	// KeepDecisions and KeepEvents bound the in-memory decision and event
+	// logs behind /_uploadonce/decisions and /events: the oldest entries are
+	// dropped, and counted (DefaultKeepDecisions, DefaultKeepEvents when
+	// zero). LogLength, when set, is the default of both.
+	KeepDecisions, KeepEvents int
+	LogLength                 int
 	// MaxObjectBytes bounds one upload; fakes3's default when zero.
 	MaxObjectBytes int64
+	// MaxUploadSize bounds every POST grant with the policy condition
+	// content-length-range 0..MaxUploadSize; zero grants any size, as the
+	// reference does (serve's --max-upload-size, DefaultMaxUploadSize).
+	MaxUploadSize int64
+	// PublicURL, when set, is the base URL (scheme://host[:port]) issued
+	// URLs name; otherwise they name the host each client called.
+	PublicURL string
+	// BodyTimeout and MinBodyRate pace S3 request bodies (fakes3.Config):
+	// a body that stalls for BodyTimeout, or brings less than MinBodyRate
+	// bytes/s over a BodyTimeout window, gets 400 RequestTimeout. Zero
+	// means fakes3's defaults (20 s, 1 KiB/s); negative turns them off.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// FunctionErrorRate fails that fraction of verifier invocations before
 	// they run, as a crashed or timed-out Lambda would, so that retries can
 	// be exercised. The choice is seeded by Delivery.Seed.
@@ -155,14 +177,16 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger,
-		decisions: newRing[onetime.Decision](cfg.LogLength), deliveries: newRing[events.S3EventRecord](cfg.LogLength),
+		decisions: newRing[onetime.Decision](cfg.KeepDecisions), deliveries: newRing[events.S3EventRecord](cfg.KeepEvents),
 		builder: s3event.NewBuilder(cfg.Region), registry: prometheus.NewRegistry(), inflight: newInFlight()}
 	e.metrics = newMetrics(e.registry)
 
 	e.S3 = fakes3.New(fakes3.Config{Region: cfg.Region, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
 		Clock: cfg.Clock, Logger: cfg.Logger.With().Str("component", "s3").Logger(), Notify: e.onWrite, MaxObjectBytes: cfg.MaxObjectBytes,
-		SigV2: cfg.SigV2, CORSOrigins: cfg.CORSOrigins, NoCORS: cfg.NoCORS})
+		SigV2: cfg.SigV2, BodyTimeout: cfg.BodyTimeout, MinBodyRate: cfg.MinBodyRate,
+		CORSOrigins: cfg.CORSOrigins, NoCORS: cfg.NoCORS})
 	registerS3(e.registry, e.S3.Stats())
+	e.registerLogs()
 	if err := e.S3.CreateBucket(cfg.Bucket, cfg.Strategy == onetime.Versioning); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}
@@ -178,7 +202,9 @@ func New(cfg Config) (*Emulator, error) {
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 	})
-	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: onetime.NewSDKPresigner(client, cfg.Clock), Clock: cfg.Clock,
+	presigner := onetime.NewSDKPresigner(client, cfg.Clock)
+	presigner.MaxUploadSize = cfg.MaxUploadSize
+	e.Issuer = &onetime.Issuer{Strategy: strategy, Presigner: presigner, Clock: cfg.Clock,
 		Bucket: cfg.Bucket, URLExpiry: cfg.URLExpiry, TokenTTL: cfg.TokenTTL, Method: cfg.Method,
 		IfNoneMatch: cfg.Strategy == onetime.IfNoneMatch}
 	e.Verifier = &onetime.Verifier{Strategy: verifierStrategy, Objects: e.Objects(), Clock: cfg.Clock,
@@ -250,8 +276,11 @@ func (c *Config) fill() error {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
-	if c.LogLength <= 0 {
-		c.LogLength = DefaultLogLength
+	if c.KeepDecisions <= 0 {
+		c.KeepDecisions = cmp.Or(max(c.LogLength, 0), DefaultKeepDecisions)
+	}
+	if c.KeepEvents <= 0 {
+		c.KeepEvents = cmp.Or(max(c.LogLength, 0), DefaultKeepEvents)
 	}
 	if _, ok := onetime.LookupStrategy(c.Strategy); !ok {
 		return fmt.Errorf("unknown strategy %q (strategies: %s)", c.Strategy, strings.Join(onetime.StrategyNames(), ", "))
@@ -268,6 +297,14 @@ func (c *Config) fill() error {
 	}
 	if c.Bucket == "metrics" {
 		return errors.New(`bucket "metrics" would hide the /metrics endpoint`)
+	}
+	if c.MaxUploadSize < 0 {
+		return errors.New("max upload size must not be negative")
+	}
+	if c.PublicURL != "" {
+		if err := CheckPublicURL(c.PublicURL); err != nil {
+			return err
+		}
 	}
 	if c.VerifyFunction != "" || c.IssueFunction != "" {
 		if c.FunctionTimeout < 0 {
@@ -490,35 +527,6 @@ func (e *Emulator) WaitKeys(ctx context.Context, keys []string) error {
 func (e *Emulator) Close() {
 	e.fns.close()
 	e.Invoker.Close()
-}
-
-// ring is a bounded log keeping the newest n items.
-type ring[T any] struct {
-	buf   []T
-	next  int
-	full  bool
-	limit int
-}
-
-func newRing[T any](n int) *ring[T] { return &ring[T]{limit: n} }
-
-func (r *ring[T]) add(v T) {
-	if len(r.buf) < r.limit {
-		r.buf = append(r.buf, v)
-		return
-	}
-	r.buf[r.next] = v
-	r.next = (r.next + 1) % r.limit
-	r.full = true
-}
-
-func (r *ring[T]) items() []T {
-	out := make([]T, 0, len(r.buf))
-	if r.full {
-		out = append(out, r.buf[r.next:]...)
-		return append(out, r.buf[:r.next]...)
-	}
-	return append(out, r.buf...)
 }
 
 // ErrInjectedFunctionError is the error of an invocation failed on purpose.

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/uploadonce/uploadonce/emulator/fakes3"
 )
@@ -32,7 +33,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "uploadonce_pending_events", Help: "Events in delivery or in the invoker."}),
 	}
 	reg.MustRegister(m.issued, m.issueErrors, m.issueSeconds, m.eventsDelivered, m.invocations, m.invocationErrors, m.decisions, m.pending)
+	// The process's own health, for an emulator left running for days:
+	// go_goroutines, go_memstats_*, process_resident_memory_bytes,
+	// process_open_fds, ...
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// registerLogs exposes the entries the inspection logs dropped, as the
+// counter uploadonce_log_dropped_total{log}, read at scrape time.
+func (e *Emulator) registerLogs() {
+	for name, dropped := range map[string]func() uint64{
+		"decisions": func() uint64 { return e.decisions.dropped },
+		"events":    func() uint64 { return e.deliveries.dropped },
+	} {
+		e.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "uploadonce_log_dropped_total",
+			Help:        "Entries the inspection logs dropped to stay within --keep-decisions and --keep-events.",
+			ConstLabels: prometheus.Labels{"log": name}}, func() float64 {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return float64(dropped())
+		}))
+	}
 }
 
 // registerS3 exposes the fake S3's request counters, which it keeps

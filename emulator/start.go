@@ -1,11 +1,13 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
@@ -15,6 +17,13 @@ import (
 
 // DefaultListen is the emulator's default address: loopback only.
 const DefaultListen = "127.0.0.1:4566"
+
+// DefaultIdleTimeout closes a keep-alive connection that sends no new
+// request for this long, as S3 closes idle connections after about 20 s.
+const DefaultIdleTimeout = 20 * time.Second
+
+// maxReadHeaderTimeout bounds the wait for a request's headers.
+const maxReadHeaderTimeout = 10 * time.Second
 
 // StartOptions add a listener and a memcached provider to Config.
 type StartOptions struct {
@@ -28,6 +37,9 @@ type StartOptions struct {
 	MemcachedOptions []memcached.Option
 	// Concurrency sizes the memcached client's idle connection pool.
 	Concurrency int
+	// IdleTimeout closes connections idle between requests (and bounds the
+	// wait for a request's headers); DefaultIdleTimeout when zero.
+	IdleTimeout time.Duration
 	// MemcachedHashing is the memcached clients' key placement;
 	// cluster.DefaultHashing when empty. VerifierMemcachedHashing, when
 	// set and different, gives the verifier a client of its own that
@@ -69,7 +81,7 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
-	r := &Running{URL: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	r := &Running{URL: "http://" + reachable(ln.Addr()), done: make(chan error, 1)}
 	cleanup := func() {
 		ln.Close()
 		r.closeClients()
@@ -107,7 +119,9 @@ func Start(ctx context.Context, o StartOptions) (*Running, error) {
 		cleanup()
 		return nil, err
 	}
-	r.server = &http.Server{Handler: r.Emulator.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	idle := cmp.Or(o.IdleTimeout, DefaultIdleTimeout)
+	r.server = &http.Server{Handler: r.Emulator.Handler(), IdleTimeout: idle,
+		ReadHeaderTimeout: min(idle, maxReadHeaderTimeout), ErrorLog: nil}
 	go func() {
 		err := r.server.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -188,6 +202,16 @@ func (r *Running) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reachable is addr as a client can call it: a wildcard listener (0.0.0.0,
+// [::]) is reached on this host through loopback.
+func reachable(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
 
 func orDefault[S ~string](s, d S) S {

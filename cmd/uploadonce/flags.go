@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/memcached/cluster"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
@@ -150,6 +151,75 @@ func (v sigV2Value) Set(s string) error {
 	m, err := s3auth.ParseSigV2Mode(s)
 	*v.p = m
 	return err
+}
+
+// bytesValue is a byte count: 1024, 64KiB, 5GiB, 200MB (KB, MB, GB are
+// powers of 1000; KiB, MiB, GiB of 1024).
+type bytesValue struct{ p *int64 }
+
+func (v bytesValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return formatBytes(*v.p)
+}
+
+func (v bytesValue) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+var byteUnits = []struct {
+	suffix string
+	scale  int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	scale := int64(1)
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, scale = strings.TrimSpace(rest), u.scale
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/scale {
+		return 0, fmt.Errorf("%q is not a byte count such as 1024, 64KiB or 5GiB", s)
+	}
+	return n * scale, nil
+}
+
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:4] {
+		if n >= u.scale && n%u.scale == 0 && n/u.scale < 1024 {
+			return strconv.FormatInt(n/u.scale, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// publicURLValue is a base URL clients elsewhere can call.
+type publicURLValue struct{ p *string }
+
+func (v publicURLValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v publicURLValue) Set(s string) error {
+	if err := emulator.CheckPublicURL(s); err != nil {
+		return err
+	}
+	*v.p = strings.TrimSuffix(s, "/")
+	return nil
 }
 
 type faultsValue struct{ p *[]plan.Fault }

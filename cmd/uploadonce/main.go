@@ -1,5 +1,5 @@
 // Command uploadonce emulates one-time S3 upload URLs locally and load-tests
-// them. Subcommands: serve, run, loadtest, compare, version.
+// them. Subcommands: serve, run, loadtest, compare, soak, version.
 package main
 
 import (
@@ -71,6 +71,7 @@ Usage:
   uploadonce run      FILE.yaml...      run scenarios; exit 1 if an expectation fails
   uploadonce loadtest [flags]           fire concurrent duplicate and late uploads
   uploadonce compare  [flags]           run the same load against every strategy
+  uploadonce soak --target URL --api-key K   drive a running serve for minutes; judge its memory
   uploadonce version
 
 Run "uploadonce COMMAND -h" for a command's flags.
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runScenarios(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "uploadonce", version)
 		return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +31,20 @@ type serveFlags struct {
 	sigv2                  s3auth.SigV2Mode
 	cors                   corsValue
 	logLevel, logFormat    string
+	// limits and timeouts of a long-running emulator
+	maxUploadSize, minBodyRate int64
+	publicURL                  string
+	idleTimeout, bodyTimeout   time.Duration
+	keepDecisions, keepEvents  int
+	gcPercent                  int
 }
+
+// defaultServeGCPercent is serve's GOGC. Its heap is mostly what it keeps
+// (accepted objects, tokens, the inspection logs), and Go's default of 100
+// lets the heap grow to twice that between collections: the resident set
+// of a long run would follow twice the bytes stored. At 25 it follows 1.25
+// times, for a few percent more CPU at 100 uploads/s.
+const defaultServeGCPercent = 25
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.stack = plan.DefaultStack()
@@ -45,6 +60,18 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.secretKey, "aws-secret-access-key", fakes3.DefaultSecretAccessKey, "its secret")
 	fs.Var(sigV2Value{&f.sigv2}, "sigv2", "accept or refuse Signature Version 2 presigned POSTs and URLs (boto3's default);\n"+
 		"refuse behaves as a bucket created after June 2020")
+	f.maxUploadSize, f.minBodyRate = emulator.DefaultMaxUploadSize, fakes3.DefaultMinBodyRate
+	fs.Var(bytesValue{&f.maxUploadSize}, "max-upload-size", "content-length-range of every POST grant (S3's single PUT limit by default);\n"+
+		"0 grants any size, as the reference does")
+	fs.Var(publicURLValue{&f.publicURL}, "public-url", "base URL issued URLs name, e.g. http://192.0.2.7:4566 (default: the host each client called)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", emulator.DefaultIdleTimeout, "close connections idle this long between requests")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", fakes3.DefaultBodyTimeout, "400 RequestTimeout for an S3 request body that brings no byte for this long;\n"+
+		"also the window --min-body-rate is averaged over (negative: off)")
+	fs.Var(bytesValue{&f.minBodyRate}, "min-body-rate", "400 RequestTimeout for an S3 request body slower than this many bytes/s over a --body-timeout window")
+	fs.IntVar(&f.keepDecisions, "keep-decisions", emulator.DefaultKeepDecisions, "decisions /_uploadonce/decisions keeps; older ones are dropped and counted")
+	fs.IntVar(&f.keepEvents, "keep-events", emulator.DefaultKeepEvents, "event deliveries /_uploadonce/events keeps; older ones are dropped and counted")
+	fs.IntVar(&f.gcPercent, "gc-percent", defaultServeGCPercent, "the Go collector's GOGC for serve: heap growth allowed between collections, in percent of\n"+
+		"what is kept (Go's default is 100); GOGC in the environment wins")
 	fs.Var(&f.cors, "cors", "ORIGIN[,ORIGIN...] the buckets' starting CORS rule allows (* = any origin), or none for S3's\n"+
 		"default of no CORS configuration; PutBucketCors replaces it per bucket")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
@@ -67,6 +94,24 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	o.Listen, o.Bucket, o.Stage, o.Region = f.listen, f.bucket, f.stage, f.region
 	o.AccessKeyID, o.SecretAccessKey, o.APIKey = f.accessKey, f.secretKey, f.apiKey
 	o.SigV2 = f.sigv2
+	o.MaxUploadSize, o.PublicURL = f.maxUploadSize, f.publicURL
+	o.IdleTimeout, o.BodyTimeout, o.MinBodyRate = f.idleTimeout, f.bodyTimeout, f.minBodyRate
+	o.KeepDecisions, o.KeepEvents = f.keepDecisions, f.keepEvents
+	if f.gcPercent < 1 {
+		return o, usagef("--gc-percent %d: want at least 1", f.gcPercent)
+	}
+	if f.keepDecisions < 1 || f.keepEvents < 1 {
+		return o, usagef("--keep-decisions and --keep-events must be at least 1")
+	}
+	if f.idleTimeout <= 0 {
+		return o, usagef("--idle-timeout %v: want a positive duration", f.idleTimeout)
+	}
+	if f.minBodyRate == 0 {
+		o.MinBodyRate = -1 // 0 on the command line means no minimum rate
+	}
+	if f.bodyTimeout == 0 {
+		o.BodyTimeout = -1 // and no body timeout
+	}
 	o.CORSOrigins, o.NoCORS = f.cors.origins, f.cors.none
 	if o.APIKey == "" {
 		key, err := issueapi.NewAPIKey()
@@ -118,6 +163,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn().Str("listen", f.listen).Msg("listening beyond loopback: anyone who can reach this address can use the emulator")
 	}
 
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(f.gcPercent))
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	r, err := emulator.Start(startCtx, opts)
 	cancel()
@@ -165,12 +213,26 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
   credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
   memcached      %s
   strategy       %s  (upload method %s, URL expiry %v, token TTL %v)%s
+  uploads        %s
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
   page           %s%s  (upload from a browser, watch the verdicts)
 `, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), corsBanner(cfg), cfg.Bucket, cfg.Region,
 		cfg.AccessKeyID, cfg.SecretAccessKey, cfg.Region, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
-		clockKind, r.URL, emulator.InspectPrefix, r.URL, r.URL, emulator.InspectPrefix)
+		uploadsBanner(cfg), clockKind, r.URL, emulator.InspectPrefix, r.URL, r.URL, emulator.InspectPrefix)
+}
+
+// uploadsBanner says what the grants allow and which host they name.
+func uploadsBanner(cfg emulator.Config) string {
+	size := "POST grants of any size (--max-upload-size 0, as the reference)"
+	if cfg.MaxUploadSize > 0 {
+		size = "POST grants up to " + formatBytes(cfg.MaxUploadSize) + " (content-length-range)"
+	}
+	host := "URLs name the host each client called"
+	if cfg.PublicURL != "" {
+		host = "URLs name " + cfg.PublicURL
+	}
+	return size + "; " + host
 }
 
 // memcachedPlacement says how the clients find the nodes and place keys.

@@ -186,3 +186,57 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func sleepBriefly() { time.Sleep(10 * time.Millisecond) }
+
+// TestServeGrants: issued URLs name the host the client called (or
+// --public-url), and POST grants carry --max-upload-size as their
+// content-length-range.
+func TestServeGrants(t *testing.T) {
+	base := serveForTest(t, "--memcached", "embedded", "--api-key", "k", "--max-upload-size", "1KiB")
+	byName := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	c := client.New(byName+"/Prod/getpresignedurl", "k", 2)
+	ctx := context.Background()
+	g, err := c.Issue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.URL != byName+"/uploadonce" {
+		t.Fatalf("grant URL %s, want %s/uploadonce: the host the client called", g.URL, byName)
+	}
+	if res, err := c.Upload(ctx, g, make([]byte, 2048)); err != nil || res.Status != 400 || !strings.Contains(string(res.Body), "<Code>EntityTooLarge</Code>") {
+		t.Fatalf("2 KiB upload against a 1 KiB grant = %+v, %v", res, err)
+	}
+	if res, err := c.Upload(ctx, g, make([]byte, 1024)); err != nil || res.Status != 204 {
+		t.Fatalf("1 KiB upload = %+v, %v", res, err)
+	}
+
+	public := serveForTest(t, "--memcached", "embedded", "--api-key", "k", "--public-url", "http://192.0.2.7:4593/",
+		"--upload-method", "put")
+	g, err = client.New(public+"/Prod/getpresignedurl", "k", 2).Issue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(g.URL, "http://192.0.2.7:4593/uploadonce/uploads/") {
+		t.Fatalf("grant URL %s does not name --public-url", g.URL)
+	}
+}
+
+func TestServeBadLimitFlagsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--public-url", "http://0.0.0.0:4566"},
+		{"serve", "--public-url", "http://[::]:4566"},
+		{"serve", "--public-url", "ftp://example.com"},
+		{"serve", "--public-url", "http://example.com/path"},
+		{"serve", "--max-upload-size", "-1"},
+		{"serve", "--max-upload-size", "5 parsecs"},
+		{"serve", "--idle-timeout", "0s"},
+		{"serve", "--keep-decisions", "0"},
+		{"serve", "--keep-events", "-5"},
+		{"serve", "--gc-percent", "0"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut)
+		if code := exitCode(err, &errOut); code != exitBadUsage {
+			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		}
+	}
+}

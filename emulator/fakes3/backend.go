@@ -136,7 +136,7 @@ func (h *hooked) PutObject(bucket, key string, meta map[string]string, input io.
 	if h.isCompleting(bucket, key) {
 		event = s3event.ObjectCreatedCompleteMultipart
 	}
-	res, err := h.putBytes(write{eventName: event, bucket: bucket, key: key, meta: meta, body: body, cond: cond})
+	res, err := h.putBytes(write{eventName: event, bucket: bucket, key: key, meta: withChecksums(meta, body), body: body, cond: cond})
 	return gofakes3.PutObjectResult{VersionID: res.VersionID}, err
 }
 

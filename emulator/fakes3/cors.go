@@ -287,6 +287,8 @@ type fixedResponse struct {
 	written   bool
 	errStatus int // > 0: an error body is being held in errBody
 	errBody   bytes.Buffer
+	// sums, when set, are a PUT body's checksums, echoed on success.
+	sums *checksumTee
 	// onError, when set, may amend an error before it is written.
 	onError func(r *http.Request, e *s3auth.Error, h http.Header)
 }
@@ -324,7 +326,7 @@ func (k *fixedResponse) fix(status int) {
 		h["Access-Control-Allow-Origin"] = k.origin
 	}
 	if _, key := splitPath(k.r.URL.Path); key != "" {
-		fixObjectResponse(h, k.r, status)
+		fixObjectResponse(h, k.r, status, k.sums)
 	}
 }
 
@@ -350,3 +352,6 @@ func (k *fixedResponse) Write(p []byte) (int, error) {
 	}
 	return k.ResponseWriter.Write(p)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (k *fixedResponse) Unwrap() http.ResponseWriter { return k.ResponseWriter }

@@ -1,7 +1,10 @@
 package fakes3
 
 import (
+	"encoding/base64"
 	"encoding/hex"
+	"hash"
+	"io"
 	"net/http"
 	"strings"
 
@@ -44,33 +47,99 @@ func carryHeaders(h http.Header) {
 	}
 }
 
-// addChecksums sets the full-object checksum headers of a decoded PUT body:
-// the ones the client sent as headers or trailers, verified already by
-// s3auth, and computed here so that a trailer's value is kept too.
-func addChecksums(h http.Header, body []byte) {
+// declaredChecksums are the checksum header names a write declares: sent
+// as headers, announced as trailers (x-amz-trailer), or named by
+// x-amz-sdk-checksum-algorithm. get reads a header of the request or a key
+// of the metadata gofakes3 made of it.
+func declaredChecksums(get func(string) string, names []string) []string {
 	want := map[string]bool{}
-	for name := range h {
+	for _, name := range names {
 		want[strings.ToLower(name)] = true
 	}
-	for _, v := range h.Values("X-Amz-Trailer") {
-		for _, name := range strings.Split(v, ",") {
-			want[strings.ToLower(strings.TrimSpace(name))] = true
-		}
+	for _, name := range strings.Split(get("X-Amz-Trailer"), ",") {
+		want[strings.ToLower(strings.TrimSpace(name))] = true
 	}
-	if alg := strings.ToLower(h.Get("X-Amz-Sdk-Checksum-Algorithm")); alg != "" {
+	if alg := strings.ToLower(get("X-Amz-Sdk-Checksum-Algorithm")); alg != "" {
 		want["x-amz-checksum-"+alg] = true
 	}
+	var out []string
 	for _, alg := range checksumAlgorithms {
-		name := "x-amz-checksum-" + alg
-		if !want[name] {
-			continue
-		}
-		if sum, ok := s3auth.Checksum(name, body); ok {
-			h.Set(name, sum)
-			h.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+		if want["x-amz-checksum-"+alg] {
+			out = append(out, "x-amz-checksum-"+alg)
 		}
 	}
-	h.Del("X-Amz-Trailer")
+	return out
+}
+
+// withChecksums adds to a PUT's metadata the full-object checksums it
+// declared, computed over the body s3auth has verified: a checksum sent as
+// a trailer is not in the headers gofakes3 stored.
+func withChecksums(meta map[string]string, body []byte) map[string]string {
+	names := make([]string, 0, len(meta))
+	for k := range meta {
+		names = append(names, k)
+	}
+	declared := declaredChecksums(func(k string) string { return meta[k] }, names)
+	if len(declared) == 0 {
+		return meta
+	}
+	out := make(map[string]string, len(meta)+len(declared)+1)
+	for k, v := range meta {
+		out[k] = v
+	}
+	for _, name := range declared {
+		if h, ok := s3auth.NewChecksum(name); ok {
+			_, _ = h.Write(body)
+			out[name] = base64.StdEncoding.EncodeToString(h.Sum(nil))
+			out["x-amz-checksum-type"] = "FULL_OBJECT"
+		}
+	}
+	return out
+}
+
+// checksumTee computes, as gofakes3 reads a PUT body, the checksums the
+// request declared, for the response to echo.
+type checksumTee struct {
+	io.ReadCloser
+	names  []string
+	hashes []hash.Hash
+}
+
+func teeChecksums(r *http.Request) *checksumTee {
+	names := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		names = append(names, k)
+	}
+	t := &checksumTee{ReadCloser: r.Body}
+	for _, name := range declaredChecksums(r.Header.Get, names) {
+		if h, ok := s3auth.NewChecksum(name); ok {
+			t.names, t.hashes = append(t.names, name), append(t.hashes, h)
+		}
+	}
+	if len(t.names) == 0 {
+		return nil
+	}
+	r.Body = t
+	return t
+}
+
+func (t *checksumTee) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	for _, h := range t.hashes {
+		_, _ = h.Write(p[:n])
+	}
+	return n, err
+}
+
+// echo sets the sums on a successful PUT's response.
+func (t *checksumTee) echo(h http.Header) {
+	if t == nil {
+		return
+	}
+	for i, name := range t.names {
+		h.Set(name, base64.StdEncoding.EncodeToString(t.hashes[i].Sum(nil)))
+	}
+	h.Set("x-amz-checksum-type", "FULL_OBJECT")
 }
 
 // storedMetadata is what S3 keeps of a write's headers: content headers,
@@ -102,17 +171,13 @@ func storedMetadata(meta map[string]string) map[string]string {
 }
 
 // fixObjectResponse edits gofakes3's answer to an object request: a PUT
-// echoes the checksum S3 stored, a GET or HEAD goes through
+// echoes the checksums S3 stored, a GET or HEAD goes through
 // fixObjectHeaders.
-func fixObjectResponse(h http.Header, r *http.Request, status int) {
+func fixObjectResponse(h http.Header, r *http.Request, status int, sums *checksumTee) {
 	switch r.Method {
 	case http.MethodPut:
-		if status == http.StatusOK && r.Header.Get("X-Amz-Copy-Source") == "" && r.URL.Query().Get("uploadId") == "" {
-			for name, vals := range r.Header {
-				if strings.HasPrefix(strings.ToLower(name), "x-amz-checksum-") {
-					h[name] = vals
-				}
-			}
+		if status == http.StatusOK && !r.URL.Query().Has("uploadId") {
+			sums.echo(h)
 		}
 	case http.MethodGet, http.MethodHead:
 		fixObjectHeaders(h, r, status)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,13 @@ type Config struct {
 	// SigV2 accepts (the zero value) or refuses SigV2 presigned URLs and
 	// POSTs; see s3auth.SigV2Mode.
 	SigV2 s3auth.SigV2Mode
+	// BodyTimeout is the longest a request body may make no progress, and
+	// the window over which MinBodyRate (bytes/s) is averaged; either
+	// failure answers 400 RequestTimeout and closes the connection, as S3
+	// does. Zero means DefaultBodyTimeout and DefaultMinBodyRate; negative
+	// turns the check off (a negative rate only the rate).
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// CORSOrigins are the origins of the CORS configuration every bucket
 	// starts with (DefaultCORS); nil means any origin. NoCORS starts buckets
 	// with no configuration, as S3 does, so that preflights are refused
@@ -102,6 +110,12 @@ func New(cfg Config) *Server {
 	if cfg.MaxObjectBytes <= 0 {
 		cfg.MaxObjectBytes = DefaultMaxObjectBytes
 	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.MinBodyRate == 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
 	ts := timeSource{cfg.Clock}
 	s := &Server{cfg: cfg, log: cfg.Logger, cors: map[string]*CORSConfiguration{},
 		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3", SigV2: cfg.SigV2}}
@@ -148,6 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := strconv.FormatUint(s.reqID.Add(1), 16)
 	w.Header().Set("x-amz-request-id", id)
 	s.count(r)
+	pace(w, r, s.cfg.BodyTimeout, max(s.cfg.MinBodyRate, 0))
 	bucket, key := splitPath(r.URL.Path)
 	if r.Method == http.MethodOptions && bucket != "" {
 		// Browsers send preflights unsigned.
@@ -198,11 +213,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	var sums *checksumTee
 	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
-		if err := s.decodePutBody(r); err != nil {
-			s.fail(w, r, err, id)
+		carryHeaders(r.Header)
+		var ok bool
+		if w, ok = s.preparePut(w, r, id); !ok {
 			return
 		}
+		sums = teeChecksums(r)
 	}
 	if r.Method == http.MethodPost && key != "" && r.URL.Query().Has("uploadId") {
 		defer s.hooked.beginCompletion(bucket, key)()
@@ -217,56 +235,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// HEAD response.
 		get := r.Clone(r.Context())
 		get.Method = http.MethodGet
-		s.serveFaker(w, get, id)
+		s.serveFaker(w, get, id, nil)
 		return
 	}
-	s.serveFaker(w, r, id)
+	s.serveFaker(w, r, id, sums)
 }
 
-func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string) {
+func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string, sums *checksumTee) {
 	k := newFixedResponse(w, r, id)
+	k.sums = sums
 	k.onError = s.deleteMarkerError
 	s.faker.ServeHTTP(k, r)
 	k.finish()
-}
-
-// decodePutBody replaces a PUT's body with its decoded bytes, verified
-// whole before gofakes3 sees them: checksum and chunk-signature errors
-// surface at EOF, and must become S3's errors rather than a half-stored
-// object or a 500.
-func (s *Server) decodePutBody(r *http.Request) error {
-	body, n, err := s.auth.PrepareBody(r)
-	if err != nil {
-		return err
-	}
-	if n > s.cfg.MaxObjectBytes {
-		return s3auth.ErrEntityTooLarge(n, s.cfg.MaxObjectBytes)
-	}
-	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxObjectBytes+1))
-	if err != nil {
-		return err
-	}
-	if int64(len(data)) != n {
-		return &s3auth.Error{Code: "IncompleteBody", Message: "You did not provide the number of bytes specified by the Content-Length HTTP header.", Status: http.StatusBadRequest}
-	}
-	addChecksums(r.Header, data)
-	carryHeaders(r.Header)
-	r.Body = io.NopCloser(bytes.NewReader(data))
-	r.ContentLength = n
-	r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
-	// The body is decoded now; gofakes3 must not decode it again, nor
-	// store the transfer encoding as object metadata.
-	r.Header.Del("X-Amz-Content-Sha256")
-	r.Header.Del("X-Amz-Decoded-Content-Length")
-	if ce := r.Header.Get("Content-Encoding"); strings.Contains(ce, "aws-chunked") {
-		rest := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(ce), "aws-chunked"), ",")
-		if rest = strings.TrimSpace(rest); rest == "" {
-			r.Header.Del("Content-Encoding")
-		} else {
-			r.Header.Set("Content-Encoding", rest)
-		}
-	}
-	return nil
 }
 
 func (s *Server) count(r *http.Request) {
@@ -343,19 +323,19 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if len(key) > gofakes3.KeySizeLimit {
 		return &s3auth.Error{Code: "KeyTooLongError", Message: "Your key is too long", Status: http.StatusBadRequest}
 	}
-	body, err := io.ReadAll(io.LimitReader(form.File, s.cfg.MaxObjectBytes+1))
+	// The file is checked as it arrives, against the policy's range and the
+	// store's limit: a body over either is cut off there, not read whole.
+	body, err := readFile(form.LimitFile(policy, s.cfg.MaxObjectBytes), r.ContentLength, s.cfg.MaxObjectBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return s3auth.ErrEntityTooLarge(mbe.Limit, s.cfg.MaxObjectBytes)
 		}
+		var se *s3auth.Error
+		if errors.As(err, &se) {
+			return se
+		}
 		return s3auth.ErrMalformedPOSTRequest(err.Error())
-	}
-	if int64(len(body)) > s.cfg.MaxObjectBytes {
-		return s3auth.ErrEntityTooLarge(int64(len(body)), s.cfg.MaxObjectBytes)
-	}
-	if err := policy.CheckLength(int64(len(body))); err != nil {
-		return err
 	}
 	res, err := s.hooked.putBytes(write{eventName: s3event.ObjectCreatedPost, bucket: bucket, key: key,
 		meta: s3auth.Metadata(form), body: body, requestID: id})
@@ -406,6 +386,43 @@ func objectURL(r *http.Request, bucket, key string) string {
 	}
 	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/" + bucket + "/" + key}
 	return u.String()
+}
+
+// readFile reads a POST's file whole. The request's length bounds the file,
+// so when it is known (and within limit) the buffer is made once at that
+// size instead of doubling as it fills. The store keeps the slice, so one
+// that would pin much more memory than it holds (the form's fields took
+// that room, or growth overshot) is cut to size.
+func readFile(r io.Reader, requestLength, limit int64) ([]byte, error) {
+	var buf []byte
+	var err error
+	if requestLength <= 0 || requestLength > limit+1 {
+		buf, err = io.ReadAll(r)
+	} else {
+		buf, err = readInto(r, make([]byte, 0, requestLength))
+	}
+	if err == nil && cap(buf)-len(buf) > len(buf)/8 {
+		buf = slices.Clip(bytes.Clone(buf))
+	}
+	return buf, err
+}
+
+// readInto reads r to its end into buf's spare room, growing it only if r
+// holds more than that.
+func readInto(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf):
+			rest, err := io.ReadAll(r) // cannot happen with an honest length
+			return append(buf, rest...), err
+		}
+	}
 }
 
 type postResponse struct {

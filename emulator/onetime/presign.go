@@ -43,6 +43,10 @@ type PresignedPut struct {
 type SDKPresigner struct {
 	Client *s3.PresignClient
 	Clock  Clock
+	// MaxUploadSize, when positive, bounds every POST grant with the policy
+	// condition ["content-length-range", 0, MaxUploadSize]; zero grants any
+	// size, as the reference does. (A presigned PUT cannot carry a range.)
+	MaxUploadSize int64
 
 	direct   bool
 	endpoint string // base URL, no trailing slash
@@ -84,15 +88,16 @@ func (p *SDKPresigner) PresignPost(ctx context.Context, bucket, key string, expi
 			return PresignedPost{}, fmt.Errorf("presign POST: credentials: %w", err)
 		}
 		now := p.Clock.Now().UTC()
-		fields, err := p.post.PresignPost(creds, bucket, key, p.region, "s3", now, nil, now.Add(expires))
+		fields, err := p.post.PresignPost(creds, bucket, key, p.region, "s3", now, p.conditions(), now.Add(expires))
 		if err != nil {
 			return PresignedPost{}, fmt.Errorf("presign POST: %w", err)
 		}
-		return PresignedPost{URL: p.endpoint + "/" + bucket, Fields: fields}, nil
+		return PresignedPost{URL: p.endpointFor(ctx) + "/" + bucket, Fields: fields}, nil
 	}
 	out, err := p.Client.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)},
 		func(o *s3.PresignPostOptions) {
 			o.Expires = expires
+			o.Conditions = p.conditions()
 			o.PostPresigner = clockedPostPresigner{inner: o.PostPresigner, clock: p.Clock, expires: expires}
 		})
 	if err != nil {
@@ -126,7 +131,7 @@ func (p *SDKPresigner) presignPutDirect(ctx context.Context, bucket, key string,
 	if err != nil {
 		return PresignedPut{}, fmt.Errorf("presign PUT: credentials: %w", err)
 	}
-	u := p.endpoint + "/" + bucket + "/" + escapeKey(key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(expires/time.Second), 10)
+	u := p.endpointFor(ctx) + "/" + bucket + "/" + escapeKey(key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(expires/time.Second), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, nil)
 	if err != nil {
 		return PresignedPut{}, fmt.Errorf("presign PUT: %w", err)
@@ -139,6 +144,32 @@ func (p *SDKPresigner) presignPutDirect(ctx context.Context, bucket, key string,
 		return PresignedPut{}, fmt.Errorf("presign PUT: %w", err)
 	}
 	return PresignedPut{URL: signed, Headers: withoutHost(hdr)}, nil
+}
+
+// conditions are the extra POST policy conditions of every grant.
+func (p *SDKPresigner) conditions() []any {
+	if p.MaxUploadSize <= 0 {
+		return nil
+	}
+	return []any{[]any{"content-length-range", 0, p.MaxUploadSize}}
+}
+
+type endpointKey struct{}
+
+// WithEndpoint returns ctx carrying base (scheme://host[:port], no trailing
+// slash) as the S3 endpoint of the URLs presigned under it: the host an
+// emulator's client called, so that the URL reaches the emulator from where
+// the client is. Only presigning against a custom endpoint honours it.
+func WithEndpoint(ctx context.Context, base string) context.Context {
+	return context.WithValue(ctx, endpointKey{}, strings.TrimSuffix(base, "/"))
+}
+
+// endpointFor is ctx's endpoint (WithEndpoint), else the client's.
+func (p *SDKPresigner) endpointFor(ctx context.Context) string {
+	if base, ok := ctx.Value(endpointKey{}).(string); ok && base != "" {
+		return base
+	}
+	return p.endpoint
 }
 
 func withoutHost(in http.Header) http.Header {

@@ -20,6 +20,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/clock"
 	"github.com/uploadonce/uploadonce/emulator/fakes3"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/s3auth"
 )
 
 // TestSDKPresignerAgainstTheFakeS3 checks both upload methods end to end,
@@ -153,5 +154,46 @@ func TestSDKPresignerForAWS(t *testing.T) {
 	policy, err := base64.StdEncoding.DecodeString(post.Fields["policy"])
 	if err != nil || !strings.Contains(string(policy), `"expiration":"2021-03-04T05:06:37`) {
 		t.Fatalf("policy %s, %v: want it to expire 30 s after the clock", policy, err)
+	}
+}
+
+// TestSDKPresignerGrantBounds: MaxUploadSize puts a content-length-range in
+// every POST policy (none when zero, as the reference), and WithEndpoint
+// makes the URLs name the host the client called.
+func TestSDKPresignerGrantBounds(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:4566"), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(fakes3.DefaultAccessKeyID, fakes3.DefaultSecretAccessKey, "")})
+	p := onetime.NewSDKPresigner(client, clk)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		max     int64
+		ctx     context.Context
+		wantURL string
+	}{
+		{5 << 30, ctx, "http://127.0.0.1:4566/b"},
+		{1024, onetime.WithEndpoint(ctx, "http://192.0.2.7:4593/"), "http://192.0.2.7:4593/b"},
+		{0, ctx, "http://127.0.0.1:4566/b"},
+	} {
+		p.MaxUploadSize = tc.max
+		pp, err := p.PresignPost(tc.ctx, "b", "uploads/k", 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol, err := s3auth.DecodePolicy(pp.Fields["policy"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi, ok := pol.LengthRange()
+		if ok != (tc.max > 0) || lo != 0 || (ok && hi != tc.max) || pp.URL != tc.wantURL {
+			t.Fatalf("max %d: range %d..%d (%v), URL %s; want 0..%d, %s", tc.max, lo, hi, ok, pp.URL, tc.max, tc.wantURL)
+		}
+		put, err := p.PresignPut(tc.ctx, "b", "uploads/k", 30*time.Second, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(put.URL, tc.wantURL+"/uploads/k?") {
+			t.Fatalf("PUT URL %s, want it under %s", put.URL, tc.wantURL)
+		}
 	}
 }

@@ -56,7 +56,9 @@ type Verdict struct {
 	Redelivery bool
 	// CopyVersionID, when set, is the version to copy to accepted/.
 	CopyVersionID string
-	// IfMatch, when set, makes the copy conditional on the source ETag.
+	// IfMatch, when set, makes the copy conditional on the source ETag. It
+	// is the ETag of the bytes the accept copies: the event's, or, after the
+	// claim was passed on (ClaimPasser), the object's now under the key.
 	IfMatch string
 	// KeepSource leaves the upload in uploads/ after the copy.
 	KeepSource bool
@@ -78,7 +80,13 @@ const (
 	ReasonConditionalWrite Reason = "conditional-write"
 	ReasonInfrastructure   Reason = "infrastructure-error"
 	ReasonOverwritten      Reason = "overwritten-before-copy"
-	ReasonNotAnUpload      Reason = "not-an-upload"
+	// ReasonClaimPassed accepts the bytes now under the key after the
+	// claimed upload's bytes were overwritten before its copy.
+	ReasonClaimPassed Reason = "claim-passed-on"
+	// ReasonClaimReleased rejects an upload whose claim was given back
+	// because its key held no object any more: a later event may claim.
+	ReasonClaimReleased Reason = "claim-released"
+	ReasonNotAnUpload   Reason = "not-an-upload"
 )
 
 // Strategy is a one-time guard.
@@ -91,6 +99,23 @@ type Strategy interface {
 	Name() string
 	Register(ctx context.Context, t Token) error
 	Claim(ctx context.Context, u Upload) (Verdict, error)
+}
+
+// ClaimPasser is the optional capability of a strategy whose claim records
+// the bytes it accepts, so that a URL whose claimed upload was overwritten
+// before its copy still gets one accept (the liveness property, DESIGN §5).
+//
+// PassClaim is called by the holder of u's claim after a copy conditional
+// on the claimed bytes failed. With cur set (the object now under the key)
+// it MUST move the claim to cur's bytes with one atomic operation and
+// answer an accept whose IfMatch is cur.ETag; u's event stays the claim's
+// holder, so its redeliveries accept those bytes again and every other
+// upload is still rejected. With cur nil (nothing under the key) it MUST
+// give the claim back, so that a later event can take it. When u no longer
+// holds the claim it answers a rejection. An error is an infrastructure
+// failure, as for Claim.
+type ClaimPasser interface {
+	PassClaim(ctx context.Context, u Upload, cur *ObjectInfo) (Verdict, error)
 }
 
 // Strategy names.
@@ -107,15 +132,21 @@ type StrategyInfo struct {
 	Name       string
 	Store      string // "memcached" or "s3"
 	Guarantees string
+	// Liveness says whether the strategy owes every URL with an in-time
+	// upload one accept (unless its token was lost or the retries ran out).
+	// get-delete and delete do not: losing such URLs is the reference's
+	// known weakness, which reports show without failing them.
+	Liveness bool
 }
 
 // Strategies lists every strategy, in the order reports show them.
 var Strategies = []StrategyInfo{
-	{GetDelete, "memcached", "none under concurrency: get then delete is check-then-act (the reference, kept to show the race)"},
-	{Delete, "memcached", "at most one accept per token: the caller that gets DELETED wins; a redelivered winner is rejected"},
-	{CAS, "memcached", "at most one accept per token, and a redelivered winner is accepted again idempotently"},
-	{Versioning, "s3", "the oldest version wins and is copied by versionId; nothing is stored at issue time"},
-	{IfNoneMatch, "s3", "S3 refuses every write after the first (412), so only one upload exists"},
+	{GetDelete, "memcached", "none under concurrency: get then delete is check-then-act (the reference, kept to show the race)", false},
+	{Delete, "memcached", "at most one accept per token: the caller that gets DELETED wins; a redelivered winner is rejected", false},
+	{CAS, "memcached", "exactly one accept per token: a redelivered winner is accepted again idempotently, and a winner " +
+		"overwritten before its copy passes its claim to the bytes that replaced it", true},
+	{Versioning, "s3", "exactly one accept per token: the oldest version wins and is copied by versionId; nothing is stored at issue time", true},
+	{IfNoneMatch, "s3", "exactly one accept per token: S3 refuses every write after the first (412), so only one upload exists", true},
 }
 
 // StrategyNames returns the names in Strategies.
@@ -135,6 +166,13 @@ func LookupStrategy(name string) (StrategyInfo, bool) {
 		}
 	}
 	return StrategyInfo{}, false
+}
+
+// OwesLiveness reports whether strategy name owes every URL with an in-time
+// upload one accept (StrategyInfo.Liveness).
+func OwesLiveness(name string) bool {
+	s, ok := LookupStrategy(name)
+	return ok && s.Liveness
 }
 
 // UsesMemcached reports whether the strategy keeps tokens in memcached.
@@ -160,9 +198,10 @@ func NewMemcachedStrategy(name string, c Cache, clk Clock) (Strategy, error) {
 }
 
 var (
-	_ Strategy = (*getDelete)(nil)
-	_ Strategy = (*deleteFirst)(nil)
-	_ Strategy = (*casStrategy)(nil)
+	_ Strategy    = (*getDelete)(nil)
+	_ Strategy    = (*deleteFirst)(nil)
+	_ Strategy    = (*casStrategy)(nil)
+	_ ClaimPasser = (*casStrategy)(nil)
 )
 
 type memcachedBase struct {
@@ -275,7 +314,8 @@ func (s *casStrategy) Claim(_ context.Context, u Upload) (Verdict, error) {
 		}
 		if v.State == stateConsumed {
 			if v.Winner.Same(u) {
-				return Verdict{Accept: true, Reason: ReasonRedelivery, Redelivery: true, IfMatch: u.ETag}, nil
+				// The winner's ETag: its own, or the bytes its claim passed to.
+				return Verdict{Accept: true, Reason: ReasonRedelivery, Redelivery: true, IfMatch: v.Winner.ETag}, nil
 			}
 			return Verdict{Reason: ReasonTokenConsumed}, nil
 		}
@@ -296,6 +336,49 @@ func (s *casStrategy) Claim(_ context.Context, u Upload) (Verdict, error) {
 			return Verdict{Accept: true, Reason: ReasonFirstUse, IfMatch: u.ETag}, nil
 		case errors.Is(err, memcache.ErrCASConflict):
 			continue // someone else changed it; read again
+		case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
+			return Verdict{Reason: ReasonTokenMissing}, nil
+		}
+		return Verdict{}, fmt.Errorf("memcached cas: %w", err)
+	}
+	return Verdict{}, errors.New("memcached cas: token kept changing")
+}
+
+// PassClaim implements ClaimPasser: one cas moves the consumed marker from
+// u's bytes to cur's (or, with cur nil, back to valid), only while u's
+// event still holds the claim.
+func (s *casStrategy) PassClaim(_ context.Context, u Upload, cur *ObjectInfo) (Verdict, error) {
+	for range maxCASRounds {
+		it, v, ok, err := s.read(u.Key)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if !ok {
+			return Verdict{Reason: ReasonTokenMissing}, nil
+		}
+		if v.State != stateConsumed || !v.Winner.Same(u) {
+			return Verdict{Reason: ReasonTokenConsumed}, nil
+		}
+		next := v
+		switch {
+		case cur == nil:
+			next = tokenValue{State: stateValid, Deadline: v.Deadline}
+		case v.Winner.ETag == cur.ETag:
+			// Passed already, by another delivery of the same event.
+			return Verdict{Accept: true, Reason: ReasonClaimPassed, Redelivery: true, IfMatch: cur.ETag}, nil
+		default:
+			next.Winner.ETag = cur.ETag
+		}
+		it.Value = next.encode()
+		it.Expiration = ttlSeconds(next.Deadline, s.clock.Now())
+		err = s.cache.CompareAndSwap(it)
+		switch {
+		case err == nil && cur == nil:
+			return Verdict{Reason: ReasonClaimReleased}, nil
+		case err == nil:
+			return Verdict{Accept: true, Reason: ReasonClaimPassed, IfMatch: cur.ETag}, nil
+		case errors.Is(err, memcache.ErrCASConflict):
+			continue
 		case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
 			return Verdict{Reason: ReasonTokenMissing}, nil
 		}

@@ -65,7 +65,8 @@ type tokenValue struct {
 	Winner   Winner
 }
 
-// Winner identifies the upload that consumed a token.
+// Winner identifies the upload that consumed a token, and the bytes it
+// accepts: its own ETag, or the ETag its claim was passed to (PassClaim).
 type Winner struct {
 	Sequencer string `json:"sequencer,omitempty"`
 	ETag      string `json:"eTag,omitempty"`
@@ -73,12 +74,13 @@ type Winner struct {
 }
 
 // Same reports whether w and u describe one upload: one write has one
-// sequencer, and a versioned write one versionId.
+// sequencer, and a versioned write one versionId. The ETag is not compared:
+// after a passed claim it names the bytes the winner accepts, not its own.
 func (w Winner) Same(u Upload) bool {
 	if w.VersionID != "" || u.VersionID != "" {
 		return w.VersionID == u.VersionID
 	}
-	return w.Sequencer != "" && w.Sequencer == u.Sequencer && w.ETag == u.ETag
+	return w.Sequencer != "" && w.Sequencer == u.Sequencer
 }
 
 func (v tokenValue) encode() []byte {

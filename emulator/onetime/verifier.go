@@ -1,6 +1,7 @@
 package onetime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,22 +74,13 @@ func (v *Verifier) handleRecord(ctx context.Context, rec events.S3EventRecord) e
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	key := rec.S3.Object.URLDecodedKey
-	if key == "" {
-		k, err := url.QueryUnescape(rec.S3.Object.Key)
-		if err != nil {
-			return fmt.Errorf("event key %q: %w", rec.S3.Object.Key, err)
-		}
-		key = k
+	u, err := uploadOf(rec)
+	if err != nil {
+		return err
 	}
-	u := Upload{
-		Bucket: rec.S3.Bucket.Name, Key: key, Size: rec.S3.Object.Size,
-		ETag: strings.Trim(rec.S3.Object.ETag, `"`), VersionID: rec.S3.Object.VersionID,
-		Sequencer: rec.S3.Object.Sequencer, EventName: rec.EventName, EventTime: rec.EventTime,
-	}
-	d := Decision{Key: key, Bucket: u.Bucket, ETag: u.ETag, VersionID: u.VersionID, Sequencer: u.Sequencer,
+	d := Decision{Key: u.Key, Bucket: u.Bucket, ETag: u.ETag, VersionID: u.VersionID, Sequencer: u.Sequencer,
 		Size: u.Size, EventName: u.EventName, EventTime: u.EventTime, Strategy: v.Strategy.Name()}
-	if !strings.HasPrefix(rec.EventName, "ObjectCreated:") || !strings.HasPrefix(key, prefix) {
+	if !strings.HasPrefix(rec.EventName, "ObjectCreated:") || !strings.HasPrefix(u.Key, prefix) {
 		// The notification filter is ObjectCreated on uploads/; anything
 		// else is not ours to judge and is ignored without a decision.
 		return nil
@@ -97,7 +89,7 @@ func (v *Verifier) handleRecord(ctx context.Context, rec events.S3EventRecord) e
 	verdict, err := v.Strategy.Claim(ctx, u)
 	if err != nil {
 		v.record(d, Rejected, ReasonInfrastructure, err.Error(), true)
-		return fmt.Errorf("claim %s: %w", key, err)
+		return fmt.Errorf("claim %s: %w", u.Key, err)
 	}
 	d.Redelivery = verdict.Redelivery
 	if !verdict.Accept {
@@ -109,18 +101,88 @@ func (v *Verifier) handleRecord(ctx context.Context, rec events.S3EventRecord) e
 		return nil
 	}
 
-	if err := v.accept(ctx, u, verdict); err != nil {
-		if errors.Is(err, ErrPreconditionFailed) {
+	out, err := v.acceptOrPass(ctx, u, verdict)
+	if err != nil {
+		v.record(d, Rejected, ReasonInfrastructure, err.Error(), true)
+		return fmt.Errorf("accept %s: %w", u.Key, err)
+	}
+	if !out.Accept {
+		v.record(d, Rejected, out.Reason, out.detail, false)
+		return nil
+	}
+	// An accept names the bytes it copied: after a passed claim, those of
+	// the upload that replaced the event's.
+	d.ETag = cmp.Or(out.IfMatch, d.ETag)
+	d.Redelivery = d.Redelivery || out.Redelivery
+	v.record(d, Accepted, out.Reason, "", false)
+	return nil
+}
+
+// uploadOf reads the upload an event record announces.
+func uploadOf(rec events.S3EventRecord) (Upload, error) {
+	key := rec.S3.Object.URLDecodedKey
+	if key == "" {
+		k, err := url.QueryUnescape(rec.S3.Object.Key)
+		if err != nil {
+			return Upload{}, fmt.Errorf("event key %q: %w", rec.S3.Object.Key, err)
+		}
+		key = k
+	}
+	return Upload{
+		Bucket: rec.S3.Bucket.Name, Key: key, Size: rec.S3.Object.Size,
+		ETag: strings.Trim(rec.S3.Object.ETag, `"`), VersionID: rec.S3.Object.VersionID,
+		Sequencer: rec.S3.Object.Sequencer, EventName: rec.EventName, EventTime: rec.EventTime,
+	}, nil
+}
+
+// maxClaimPasses bounds how often one event passes its claim on: each pass
+// needs another write to the key, which only the URL's holder can make
+// before the URL expires.
+const maxClaimPasses = 8
+
+// outcome is a verdict after the copy, with a note for a rejection.
+type outcome struct {
+	Verdict
+	detail string
+}
+
+// acceptOrPass copies the accepted upload. When its bytes were overwritten
+// before the copy, a strategy that can pass its claim on (ClaimPasser) gives
+// it to the bytes now under the key and copies those, so the URL still gets
+// one accept; other strategies, and a key that keeps changing, reject the
+// event as overwritten (fail closed: never accept bytes no claim names).
+func (v *Verifier) acceptOrPass(ctx context.Context, u Upload, verdict Verdict) (outcome, error) {
+	passer, canPass := v.Strategy.(ClaimPasser)
+	for passes := 0; ; passes++ {
+		err := v.accept(ctx, u, verdict)
+		if err == nil {
+			return outcome{Verdict: verdict}, nil
+		}
+		if !errors.Is(err, ErrPreconditionFailed) {
+			return outcome{}, err
+		}
+		if !canPass || passes == maxClaimPasses {
 			// The bytes this event announced were replaced before the copy;
 			// accepting the newer bytes would accept the wrong upload.
-			v.record(d, Rejected, ReasonOverwritten, err.Error(), false)
-			return nil
+			return outcome{Verdict: Verdict{Reason: ReasonOverwritten}, detail: err.Error()}, nil
 		}
-		v.record(d, Rejected, ReasonInfrastructure, err.Error(), true)
-		return fmt.Errorf("accept %s: %w", key, err)
+		var cur *ObjectInfo
+		info, herr := v.Objects.Head(ctx, u.Bucket, u.Key)
+		switch {
+		case herr == nil:
+			cur = &info
+		case !errors.Is(herr, ErrNoSuchKey):
+			return outcome{}, fmt.Errorf("head %s after an overwritten copy: %w", u.Key, herr)
+		}
+		redelivery := verdict.Redelivery
+		if verdict, err = passer.PassClaim(ctx, u, cur); err != nil {
+			return outcome{}, fmt.Errorf("pass claim: %w", err)
+		}
+		verdict.Redelivery = verdict.Redelivery || redelivery
+		if !verdict.Accept {
+			return outcome{Verdict: verdict, detail: "the claimed upload was overwritten before its copy"}, nil
+		}
 	}
-	v.record(d, Accepted, verdict.Reason, "", false)
-	return nil
 }
 
 // removeRejected deletes a rejected upload when that cannot hurt a winner.
@@ -156,15 +218,17 @@ func (v *Verifier) acceptedKey(key string) string {
 }
 
 // accept copies the upload to accepted/<name> and removes it from uploads/.
+// verdict.IfMatch, when set, names the bytes to copy.
 func (v *Verifier) accept(ctx context.Context, u Upload, verdict Verdict) error {
 	dst := v.acceptedKey(u.Key)
+	etag := cmp.Or(verdict.IfMatch, u.ETag)
 	src := CopyInput{Bucket: u.Bucket, SrcKey: u.Key, SrcVersionID: verdict.CopyVersionID, DstKey: dst, IfMatch: verdict.IfMatch}
 	err := v.Objects.Copy(ctx, src)
 	if errors.Is(err, ErrNoSuchKey) {
 		// A redelivery (or a retry after a partial accept) finds the source
 		// already moved: done, if accepted/ holds this upload's bytes.
 		info, herr := v.Objects.Head(ctx, u.Bucket, dst)
-		if herr == nil && (u.ETag == "" || info.ETag == u.ETag) {
+		if herr == nil && (etag == "" || info.ETag == etag) {
 			return nil
 		}
 		return err
@@ -177,7 +241,7 @@ func (v *Verifier) accept(ctx context.Context, u Upload, verdict Verdict) error 
 	}
 	del := DeleteInput{Bucket: u.Bucket, Key: u.Key}
 	if verdict.CopyVersionID == "" {
-		del.IfMatch = u.ETag
+		del.IfMatch = etag
 	}
 	if err := v.Objects.Delete(ctx, del); err != nil && !errors.Is(err, ErrPreconditionFailed) {
 		return fmt.Errorf("delete %s after copy: %w", u.Key, err)

@@ -589,14 +589,10 @@ func (v *verifyingReader) atEOF() error {
 	return io.EOF
 }
 
-// Checksum returns the base64 checksum of body for a checksum header name
-// such as x-amz-checksum-crc32, as S3 reports it; ok is false for a name
-// that is not a checksum algorithm.
-func Checksum(name string, body []byte) (sum string, ok bool) {
-	_, h, ok := newChecksum(name)
-	if !ok {
-		return "", false
-	}
-	_, _ = h.Write(body)
-	return base64.StdEncoding.EncodeToString(h.Sum(nil)), true
+// NewChecksum returns the hash S3 uses for a checksum header name such as
+// x-amz-checksum-crc32; ok is false for a name that is not a checksum
+// algorithm. S3 reports the sum in base64.
+func NewChecksum(name string) (h hash.Hash, ok bool) {
+	_, h, ok = newChecksum(name)
+	return h, ok
 }

@@ -32,6 +32,7 @@ const (
 	CodeIncompleteBody                      = "IncompleteBody"
 	CodeMalformedTrailerError               = "MalformedTrailerError"
 	CodeMissingContentLength                = "MissingContentLength"
+	CodeRequestTimeout                      = "RequestTimeout"
 	CodeInternalError                       = "InternalError"
 )
 
@@ -259,6 +260,13 @@ func ErrMalformedTrailer(detail string) *Error {
 func ErrMissingContentLength() *Error {
 	return newError(CodeMissingContentLength, http.StatusLengthRequired,
 		"You must provide the Content-Length HTTP header.")
+}
+
+// ErrRequestTimeout is 400 RequestTimeout: the client stopped sending the
+// body, or sent it too slowly, and S3 closes the connection.
+func ErrRequestTimeout() *Error {
+	return newError(CodeRequestTimeout, http.StatusBadRequest,
+		"Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.")
 }
 
 type xmlError struct {

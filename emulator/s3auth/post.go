@@ -18,6 +18,13 @@ import (
 // ParsePostForm is given no limit. S3 allows 20 KiB.
 const DefaultMaxFieldBytes = 20 * 1024
 
+// preambleSlack is what the body before the file part may hold beyond the
+// fields' names and values: boundaries and part headers. A form of S3's
+// usual fields spends well under 2 KiB on them; a body that spends more
+// than this before its file is refused as it arrives, whatever its parts
+// (the names' count alone would allow some 20,000 empty fields).
+const preambleSlack = 1 << 20
+
 // PostForm is a browser-based POST upload: the form fields that precede the
 // file part, and the file part itself, unread.
 type PostForm struct {
@@ -28,6 +35,9 @@ type PostForm struct {
 	File            io.Reader
 	FileName        string
 	FileContentType string
+	// contentLength is the request's Content-Length (-1 unknown), an upper
+	// bound of the file's size for EntityTooLarge's ProposedSize.
+	contentLength int64
 }
 
 // Key returns the object key: the key field with every ${filename} replaced
@@ -39,7 +49,10 @@ func (f *PostForm) Key() string {
 // ParsePostForm reads a multipart/form-data POST as a stream: it collects
 // fields until the part named "file" and stops there, so fields after the
 // file are ignored as S3 ignores them. maxFieldBytes bounds the total size of
-// the field values before the file (<= 0 means DefaultMaxFieldBytes).
+// the field names and values before the file (<= 0 means
+// DefaultMaxFieldBytes); the body before the file is cut off as soon as it
+// holds more than that plus room for boundaries and part headers, so a form
+// of countless empty fields costs no more than a form at the limit.
 func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 	if r == nil || r.Body == nil {
 		return nil, ErrMalformedPOSTRequest("The request has no body.")
@@ -51,32 +64,44 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
 		return nil, ErrMalformedPOSTRequest("Content-Type must be multipart/form-data with a boundary.")
 	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
-	form := &PostForm{Fields: map[string]string{}}
+	body := &preambleReader{r: r.Body, left: maxFieldBytes + preambleSlack}
+	mr := multipart.NewReader(body, params["boundary"])
+	form := &PostForm{Fields: map[string]string{}, contentLength: r.ContentLength}
 	budget := maxFieldBytes
 	for {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, errPreambleTooLong):
+			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
+		case errors.Is(err, io.EOF):
 			return nil, ErrIncorrectNumberOfFiles()
-		}
-		if err != nil {
-			return nil, ErrMalformedPOSTRequest("")
+		case err != nil:
+			return nil, bodyError(err)
 		}
 		name := strings.ToLower(part.FormName())
 		if name == "" {
 			return nil, ErrMalformedPOSTRequest("A part has no form-data name.")
 		}
 		if name == "file" {
+			body.open()
 			form.File = part
 			form.FileName = part.FileName()
 			form.FileContentType = part.Header.Get("Content-Type")
 			break
 		}
-		val, err := io.ReadAll(io.LimitReader(part, budget+1))
-		if err != nil {
-			return nil, ErrMalformedPOSTRequest("")
+		// Names count as S3 counts them: a form of empty fields is no
+		// cheaper than one of long values.
+		budget -= int64(len(name))
+		if budget < 0 {
+			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		}
-		if int64(len(val)) > budget {
+		val, err := io.ReadAll(io.LimitReader(part, budget+1))
+		switch {
+		case errors.Is(err, errPreambleTooLong):
+			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
+		case err != nil:
+			return nil, bodyError(err)
+		case int64(len(val)) > budget:
 			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		}
 		budget -= int64(len(val))
@@ -88,6 +113,91 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 		return nil, ErrInvalidArgument("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.", "key", "")
 	}
 	return form, nil
+}
+
+var errPreambleTooLong = errors.New("form body before the file part too long")
+
+// bodyError is the S3 error of a failed read of a form: the reader's own
+// (a request timeout) when it gave one, else a malformed form.
+func bodyError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return ErrMalformedPOSTRequest("")
+}
+
+// preambleReader stops a body at left bytes until open is called: the
+// multipart reader then never reads more than that before the file part.
+type preambleReader struct {
+	r      io.Reader
+	left   int64
+	opened bool
+}
+
+func (p *preambleReader) Read(b []byte) (int, error) {
+	if p.opened {
+		return p.r.Read(b)
+	}
+	if p.left <= 0 {
+		return 0, errPreambleTooLong
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	n, err := p.r.Read(b)
+	p.left -= int64(n)
+	return n, err
+}
+
+func (p *preambleReader) open() { p.opened = true }
+
+// LimitFile returns the form's file checked as it is read against the
+// policy's content-length-range (nil policy, or none in it: no range) and
+// against max, the receiver's own limit (<= 0: none). A read that brings
+// the file past the smaller upper limit fails at once with EntityTooLarge,
+// without reading further, so a caller that stops there holds at most that
+// many bytes; the end of a file shorter than the range's minimum fails
+// with EntityTooSmall. Its ProposedSize is the request's Content-Length
+// when known (the file cannot be larger), else the bytes read.
+func (f *PostForm) LimitFile(p *Policy, max int64) io.Reader {
+	l := &limitedFile{r: f.File, max: -1, proposed: f.contentLength}
+	if p != nil {
+		if lo, hi, ok := p.LengthRange(); ok {
+			l.min, l.max = lo, hi
+		}
+	}
+	if max > 0 && (l.max < 0 || max < l.max) {
+		l.max = max
+	}
+	return l
+}
+
+type limitedFile struct {
+	r           io.Reader
+	n, min, max int64 // max < 0: no upper limit
+	proposed    int64
+	err         error
+}
+
+func (l *limitedFile) Read(b []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.max >= 0 && int64(len(b)) > l.max-l.n+1 {
+		b = b[:l.max-l.n+1] // one byte past the limit is enough to know
+	}
+	n, err := l.r.Read(b)
+	l.n += int64(n)
+	switch {
+	case l.max >= 0 && l.n > l.max:
+		l.err = ErrEntityTooLarge(max(l.proposed, l.n), l.max)
+		return 0, l.err
+	case errors.Is(err, io.EOF) && l.n < l.min:
+		l.err = ErrEntityTooSmall(l.n, l.min)
+		return n, l.err
+	}
+	return n, err
 }
 
 // VerifyPost checks a POST upload to bucket at now as S3 does: the auth

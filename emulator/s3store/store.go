@@ -122,7 +122,7 @@ type version struct {
 	marker   bool
 	body     []byte
 	hash     []byte
-	meta     map[string]string // includes this version's Last-Modified
+	meta     map[string]string // the write's own metadata, nil when none; Last-Modified is added on reads
 	modified time.Time
 }
 
@@ -308,6 +308,17 @@ func (s *Store) newVersion(state int32, now time.Time) *version {
 	return v
 }
 
+// ownMeta is a write's metadata as a version keeps it: a copy, so that no
+// caller's later change reaches the store, and nil when there is none. A
+// store of many small objects would otherwise spend more on maps than on
+// bytes.
+func ownMeta(meta map[string]string) map[string]string {
+	if len(meta) == 0 {
+		return nil
+	}
+	return maps.Clone(meta)
+}
+
 // withLastModified returns a copy of meta with this write's Last-Modified.
 func withLastModified(meta map[string]string, at time.Time) map[string]string {
 	out := make(map[string]string, len(meta)+1)
@@ -320,7 +331,7 @@ func withLastModified(meta map[string]string, at time.Time) map[string]string {
 
 // toObject describes v; with withBody, its bytes in rng.
 func (v *version) toObject(key string, rng *gofakes3.ObjectRangeRequest, withBody bool) (*gofakes3.Object, error) {
-	obj := &gofakes3.Object{Name: key, Metadata: v.meta, Size: int64(len(v.body)), Hash: v.hash,
+	obj := &gofakes3.Object{Name: key, Metadata: withLastModified(v.meta, v.modified), Size: int64(len(v.body)), Hash: v.hash,
 		VersionID: v.id, IsDeleteMarker: v.marker, Contents: io.NopCloser(bytes.NewReader(nil))}
 	if !withBody {
 		return obj, nil
@@ -372,7 +383,7 @@ func (s *Store) PutBytes(bucketName, key string, meta map[string]string, body, h
 		hash = sum[:]
 	}
 	return s.write(b, key, cond, func(v *version) {
-		v.body, v.hash, v.meta = body, hash, withLastModified(meta, v.modified)
+		v.body, v.hash, v.meta = body, hash, ownMeta(meta)
 	})
 }
 
@@ -427,12 +438,12 @@ func (s *Store) Copy(in CopyInput) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	meta := in.Meta
-	if meta == nil {
-		meta = src.meta
+	meta := src.meta // versions never change their map: share it
+	if in.Meta != nil {
+		meta = ownMeta(in.Meta)
 	}
 	return s.write(dst, in.DstKey, nil, func(v *version) {
-		v.body, v.hash, v.meta = src.body, src.hash, withLastModified(meta, v.modified)
+		v.body, v.hash, v.meta = src.body, src.hash, meta
 	})
 }
 
@@ -527,7 +538,6 @@ func (s *Store) DeleteObject(bucketName, key string) (gofakes3.ObjectDeleteResul
 	}
 	v := s.newVersion(state, s.ts.Now())
 	v.marker = true
-	v.meta = withLastModified(nil, v.modified)
 	o.add(state, v)
 	return gofakes3.ObjectDeleteResult{IsDeleteMarker: true, VersionID: v.id}, nil
 }

@@ -41,3 +41,42 @@ func TestCopiesShareBytesAndDeletedKeysAreForgotten(t *testing.T) {
 		t.Fatalf("index %q after the delete", got)
 	}
 }
+
+// A write without metadata keeps no map, and a copy shares its source's:
+// Last-Modified is made on reads, so a store of small objects spends its
+// memory on their bytes.
+func TestVersionsKeepNoMapOfTheirOwn(t *testing.T) {
+	s := New()
+	if err := s.CreateBucket("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutObject("b", "plain", map[string]string{}, strings.NewReader("x"), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]string{"Content-Type": "text/plain"}
+	if _, err := s.PutObject("b", "typed", meta, strings.NewReader("y"), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	meta["Content-Type"] = "changed by the caller"
+	if _, err := s.CopyObject("b", "typed", "b", "copy", nil); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := s.version("b", "plain", "")
+	typed, _ := s.version("b", "typed", "")
+	cp, _ := s.version("b", "copy", "")
+	if plain.meta != nil {
+		t.Fatalf("a write without metadata keeps %v", plain.meta)
+	}
+	if typed.meta["Content-Type"] != "text/plain" {
+		t.Fatalf("the caller's later change reached the store: %v", typed.meta)
+	}
+	cp.meta["probe"] = "shared"
+	if typed.meta["probe"] != "shared" {
+		t.Fatal("the copy holds a map of its own; it must share its source's")
+	}
+	delete(cp.meta, "probe")
+	obj, err := s.HeadObject("b", "plain")
+	if err != nil || obj.Metadata["Last-Modified"] == "" {
+		t.Fatalf("HEAD metadata %v, %v: want Last-Modified", obj.Metadata, err)
+	}
+}

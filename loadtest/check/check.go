@@ -20,6 +20,15 @@
 //  4. wrong_bytes: accepted/<name> does not hold the first accepted upload's
 //     bytes (its ETag differs from the first accepted decision's ETag, or
 //     matches no body MD5 the URL's successful uploads sent).
+//  5. lost_urls (liveness): a URL's first in-time upload got 2xx, yet no
+//     upload was accepted, and neither token loss (restart, flush,
+//     eviction, TTL) nor exhausted retries or delivery explain it. Every
+//     false_reject is a lost URL; so is a URL lost by the strategy's own
+//     design (overwritten-before-copy, or a timed-out claim that took
+//     effect and left its retry with nothing to find). A violation for the
+//     strategies that owe liveness (onetime.OwesLiveness: cas, versioning,
+//     if-none-match); for get-delete and delete it is the reference's known
+//     weakness, counted and shown but not failing the run.
 //
 // Check judges a whole history. A Checker judges a run token by token as
 // each becomes final, in memory that does not grow with healthy tokens; the
@@ -32,6 +41,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/loadtest/history"
 )
 
@@ -129,6 +139,11 @@ type Result struct {
 	FalseReject  Property `json:"false_reject"`
 	LateAccept   Property `json:"late_accept"`
 	WrongBytes   Property `json:"wrong_bytes"`
+	// LostURLs is the liveness property (5); it includes FalseReject.
+	LostURLs Property `json:"lost_urls"`
+	// LivenessOwed says whether LostURLs fails the run: the run's strategy
+	// owes liveness. Finish sets it from the history's meta.
+	LivenessOwed bool `json:"liveness_owed"`
 	// Unknown counts URLs whose outcome the client could not see (transport
 	// errors, failed issues, a cut-short run) and that were not accepted.
 	Unknown Property `json:"unknown"`
@@ -178,10 +193,12 @@ func (r *Result) Violations() int {
 	return r.DoubleAccept.Count + r.FalseReject.Count + r.LateAccept.Count + r.WrongBytes.Count
 }
 
-// OK reports that no invariant was violated, the assumptions held and the
-// store history is not known to be non-linearizable.
+// OK reports that no invariant was violated (lost URLs only when the
+// strategy owes liveness), the assumptions held and the store history is
+// not known to be non-linearizable.
 func (r *Result) OK() bool {
-	return r.Violations() == 0 && len(r.Assumptions) == 0 && r.Linearizable != NotLinearizable
+	return r.Violations() == 0 && (!r.LivenessOwed || r.LostURLs.Count == 0) && len(r.Assumptions) == 0 &&
+		r.Linearizable != NotLinearizable
 }
 
 func bump(m map[string]*Property, name, key string) {
@@ -268,6 +285,7 @@ func (c *Checker) Finish(h *history.Run) Result {
 		checkToken(&h.Meta, t, res)
 	}
 	c.deferred = nil
+	res.LivenessOwed = onetime.OwesLiveness(h.Meta.Strategy)
 	res.Linearizable, res.NonLinearizable = c.lin.verdict(&h.Meta)
 	return *res
 }
@@ -437,20 +455,24 @@ func judgeMissing(m *history.Meta, t *history.Token, unknown bool, res *Result) 
 	case !firstInTime.OK():
 		return // refused by S3 (e.g. a bad signature): nothing is owed
 	}
-	if cause := explain(m, t); cause != "" {
-		bump(res.ExplainedRejects, cause, name)
-		return
-	}
-	if unknown {
+	cause, excused := explain(m, t)
+	switch {
+	case cause == "" && unknown:
 		res.Unknown.add(name)
-		return
+	case cause == "":
+		res.FalseReject.add(name)
+		res.LostURLs.add(name)
+	default:
+		bump(res.ExplainedRejects, cause, name)
+		if !excused && !unknown {
+			res.LostURLs.add(name)
+		}
 	}
-	res.FalseReject.add(name)
 }
 
 // String summarises the result on one line.
 func (r *Result) String() string {
-	return fmt.Sprintf("double_accept=%d false_reject=%d late_accept=%d wrong_bytes=%d unknown=%d linearizable=%s assumptions=%d",
-		r.DoubleAccept.Count, r.FalseReject.Count, r.LateAccept.Count, r.WrongBytes.Count, r.Unknown.Count,
+	return fmt.Sprintf("double_accept=%d false_reject=%d late_accept=%d wrong_bytes=%d lost_urls=%d unknown=%d linearizable=%s assumptions=%d",
+		r.DoubleAccept.Count, r.FalseReject.Count, r.LateAccept.Count, r.WrongBytes.Count, r.LostURLs.Count, r.Unknown.Count,
 		r.Linearizable, len(r.Assumptions))
 }

@@ -6,17 +6,21 @@ import (
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
 
-// explain returns the cause of a URL's missing accept, "" when none is known.
-func explain(m *history.Meta, t *history.Token) string {
+// explain returns the cause of a URL's missing accept, "" when none is
+// known, and whether the cause excuses the loss for liveness: token loss
+// (restart, flush, eviction, TTL) and exhausted retries or delivery do; the
+// strategy's own design (an overwritten claim, a timed-out claim that took
+// effect before its retry) does not.
+func explain(m *history.Meta, t *history.Token) (cause string, excused bool) {
 	var missingAt, lastAt int64 = -1, -1
 	var missing *history.Decision
 	retriedBefore := false // a fail-closed attempt came before the miss
 	for _, d := range t.Decisions {
 		switch d.Reason {
 		case onetime.ReasonTokenExpired:
-			return CauseTokenTTL
+			return CauseTokenTTL, true
 		case onetime.ReasonOverwritten:
-			return CauseOverwritten
+			return CauseOverwritten, false
 		case onetime.ReasonTokenMissing:
 			if missingAt < 0 {
 				missingAt, missing = d.At, &d
@@ -29,15 +33,17 @@ func explain(m *history.Meta, t *history.Token) string {
 	}
 	if missingAt >= 0 {
 		if cause := lostCause(m, t, missingAt); cause != "" {
-			return cause
+			return cause, true
 		}
 		if ttlElapsed(m, t, missing) {
-			return CauseTokenTTL
+			return CauseTokenTTL, true
 		}
 		if kind := unavailable(m, missingAt); kind != "" && retriedBefore {
-			return CauseMemcachedUnavailable + kind
+			// The token is gone because a claim that timed out took effect:
+			// the strategy kept no record of its winner.
+			return CauseMemcachedUnavailable + kind, false
 		}
-		return ""
+		return "", false
 	}
 	allRetryable := len(t.Decisions) > 0
 	for _, d := range t.Decisions {
@@ -46,15 +52,15 @@ func explain(m *history.Meta, t *history.Token) string {
 	switch {
 	case allRetryable && m.RetriesExhausted > 0:
 		if kind := unavailable(m, lastAt); kind != "" {
-			return CauseMemcachedUnavailable + kind
+			return CauseMemcachedUnavailable + kind, true
 		}
-		return CauseRetriesExhausted
+		return CauseRetriesExhausted, true
 	case len(t.Decisions) == 0 && len(t.Deliveries) > 0 && m.RetriesExhausted > 0:
-		return CauseRetriesExhausted // function errors fail before the verifier decides
+		return CauseRetriesExhausted, true // function errors fail before the verifier decides
 	case len(t.Decisions) == 0 && m.EventsDropped > 0:
-		return CauseEventDropped
+		return CauseEventDropped, true
 	}
-	return ""
+	return "", false
 }
 
 // lostCause names the fault that dropped t's token before the miss at

@@ -27,6 +27,10 @@ import (
 //     tokens.
 //   - unknown: a fail-closed infrastructure rejection: the claim may or may
 //     not have taken effect, and it never returns (Return = +inf).
+//   - released: the holder gave its claim back (claim-released: its bytes
+//     were overwritten and the key then held nothing). The decision is two
+//     operations: the claim, won, and its release at the decision, which
+//     empties the register.
 //
 // The call time is the first delivery of the upload's event to the verifier
 // and the return time the decision, both on the recorder's monotonic base:
@@ -37,9 +41,10 @@ type claim struct {
 }
 
 const (
-	won     = "won"
-	lost    = "lost"
-	unknown = "unknown"
+	won      = "won"
+	lost     = "lost"
+	unknown  = "unknown"
+	released = "released"
 )
 
 func registerModel(strict bool) porcupine.Model {
@@ -58,6 +63,11 @@ func registerModel(strict bool) porcupine.Model {
 					return nil
 				}
 				return []interface{}{s}
+			case released:
+				if s == c.ID {
+					return []interface{}{""}
+				}
+				return nil
 			default: // unknown: it took effect or it did not
 				if s == "" {
 					return []interface{}{s, c.ID}
@@ -87,6 +97,10 @@ func claims(t *history.Token) []porcupine.Operation {
 		switch {
 		case d.Accepted(), d.Reason == onetime.ReasonOverwritten:
 			c.Outcome = won
+		case d.Reason == onetime.ReasonClaimReleased:
+			c.Outcome = won
+			ops = append(ops, porcupine.Operation{ClientId: len(t.Decisions) + i, Input: claim{ID: c.ID, Outcome: released},
+				Call: d.At, Output: released, Return: d.At})
 		case d.Retryable:
 			c.Outcome = unknown
 		case d.Reason == onetime.ReasonTokenExpired, d.Reason == onetime.ReasonNotAnUpload:

@@ -124,6 +124,11 @@ func (c *Comparison) chartSpecs() []chartSpec {
 				{"late accept", v(func(x report.Violations) int { return x.LateAccept })},
 				{"wrong bytes", v(func(x report.Violations) int { return x.WrongBytes })},
 			}},
+		{id: "liveness", title: "Lost URLs (liveness)", ylabel: "URLs", categories: names, labels: true, format: "%.0f",
+			caption: "URLs with an in-time 2xx upload and no accept that neither token loss nor exhausted retries " +
+				"explain. A violation for cas, versioning and if-none-match; for get-delete and delete the reference's " +
+				"known weakness, shown but not failing them.",
+			series: []series{{"lost URLs", v(func(x report.Violations) int { return x.LostURLs })}}},
 		{id: "throughput", title: "Throughput", ylabel: "uploads/s", categories: names, labels: true, format: "%.0f",
 			caption: "Uploads answered per second of the upload phase, harness included.",
 			series:  []series{{"uploads/s", c.col(func(r Row) float64 { return r.UploadsPerS })}}},

@@ -66,9 +66,15 @@ type Row struct {
 	Store    string `json:"store"` // memcached or s3
 	OK       bool   `json:"ok"`
 	// Expected is true for the strategy whose violations are expected.
-	Expected   bool `json:"expected_to_violate"`
-	Violations int  `json:"violations"` // all four kinds
-	Partial    bool `json:"partial"`
+	Expected bool `json:"expected_to_violate"`
+	// Violations counts what fails the run: the four safety kinds, and
+	// lost URLs beyond the false rejects when the strategy owes liveness.
+	Violations int `json:"violations"`
+	// LostURLs is the liveness count; LivenessOwed says whether it is a
+	// violation (else the reference's known weakness).
+	LostURLs     int  `json:"lost_urls"`
+	LivenessOwed bool `json:"liveness_owed"`
+	Partial      bool `json:"partial"`
 	// Verdict is the report's: ok, failed, inconclusive or partial.
 	Verdict string `json:"verdict"`
 	// Faults says how many of the planned faults fired ("" without any).
@@ -190,7 +196,7 @@ func NewRow(r *report.Report) Row {
 	v := r.Violations
 	e2e := r.LatencyMS[metrics.PhaseEndToEnd]
 	row := Row{Strategy: r.Strategy, OK: r.OK, Expected: r.Strategy == Expected, Partial: r.Partial,
-		Violations:  v.DoubleAccept + v.FalseReject + v.LateAccept + v.WrongBytes,
+		Violations: v.Failing(r.LivenessOwed), LostURLs: v.LostURLs, LivenessOwed: r.LivenessOwed,
 		UploadsPerS: r.Throughput.UploadsPerS, EndToEndP50MS: e2e.P50, EndToEndP99MS: e2e.P99,
 		MemcachedPerUpload: r.OpsPerUpload.Memcached, S3PerUpload: r.OpsPerUpload.S3Requests,
 		CostUSDPerMillion: r.CostUSDPerMillion.Total, CostUSDPerMillionURLs: r.CostUSDPerMillionURLs.Total,

@@ -46,6 +46,7 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"count":     report.Count,
 	"result":    result,
 	"breakEven": breakEven,
+	"lost":      lost,
 	"usd":       func(v float64) string { return fmt.Sprintf("$%.4f", v) },
 	"plain":     func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
 	"ms":        func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) },
@@ -87,9 +88,9 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 {{end}}</div>
 
 <table>
-<tr><th>strategy</th><th class="l">store</th><th class="l">result</th><th>violations</th><th>uploads/s</th><th>end-to-end p50 ms</th><th>end-to-end p99 ms</th><th>memcached / upload</th><th>S3 / upload</th><th>USD / 1M URLs</th><th>USD / 1M uploads</th><th>faults</th><th>break-even / month</th></tr>
+<tr><th>strategy</th><th class="l">store</th><th class="l">result</th><th>violations</th><th>lost URLs</th><th>uploads/s</th><th>end-to-end p50 ms</th><th>end-to-end p99 ms</th><th>memcached / upload</th><th>S3 / upload</th><th>USD / 1M URLs</th><th>USD / 1M uploads</th><th>faults</th><th>break-even / month</th></tr>
 {{range .C.Table}}<tr class="{{if and (not .OK) .Expected}}expected{{else if not .OK}}fail{{end}}">
-<td>{{.Strategy}}</td><td class="l">{{.Store}}</td><td class="l {{if .OK}}ok{{else if not .Expected}}bad{{end}}">{{result .}}</td><td>{{.Violations}}</td>
+<td>{{.Strategy}}</td><td class="l">{{.Store}}</td><td class="l {{if .OK}}ok{{else if not .Expected}}bad{{end}}">{{result .}}</td><td>{{.Violations}}</td><td>{{lost .}}</td>
 <td>{{printf "%.0f" .UploadsPerS}}</td><td>{{printf "%.3f" .EndToEndP50MS}}</td><td>{{printf "%.3f" .EndToEndP99MS}}</td>
 <td>{{printf "%.2f" .MemcachedPerUpload}}</td><td>{{printf "%.2f" .S3PerUpload}}</td><td>{{usd .CostUSDPerMillionURLs}}</td><td>{{usd .CostUSDPerMillion}}</td><td>{{or .Faults "-"}}</td><td>{{breakEven .}}</td></tr>
 {{end}}</table>

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 )
 
 // Expect holds the expectations of every strategy, and per strategy
@@ -24,7 +26,9 @@ type Expect struct {
 }
 
 // Expectations are what a run must produce. A nil comparison is not
-// checked; violations not named must be zero.
+// checked; violations not named must be zero, except lost_urls for the
+// strategies that do not owe liveness (get-delete, delete), which is
+// checked only when named.
 type Expectations struct {
 	Groups     map[string]GroupExpect `yaml:"groups"`
 	Totals     Totals                 `yaml:"totals"`
@@ -67,11 +71,14 @@ const (
 	FalseReject  = "false_reject"  // a legitimate first upload rejected
 	LateAccept   = "late_accept"   // an upload after expiry accepted
 	WrongBytes   = "wrong_bytes"   // accepted/ holds bytes other than the winner's
+	// LostURLs: a URL with an in-time 2xx upload and no accept, not
+	// explained by token loss or exhausted retries (false rejects included).
+	LostURLs = "lost_urls"
 )
 
 // ViolationKinds lists the kinds in report order.
 func ViolationKinds() []string {
-	return []string{DoubleAccept, FalseReject, LateAccept, WrongBytes}
+	return []string{DoubleAccept, FalseReject, LateAccept, WrongBytes, LostURLs}
 }
 
 // For returns the expectations that apply to strategy: the common ones
@@ -86,6 +93,10 @@ func (x Expect) For(strategy string) Expectations {
 	maps.Copy(e.Reasons, base.Reasons)
 	for _, k := range ViolationKinds() {
 		e.Violations[k] = Exactly(0)
+	}
+	if !onetime.OwesLiveness(strategy) {
+		// The reference's known weakness: shown, checked only when named.
+		e.Violations[LostURLs] = Cmp{Op: "any"}
 	}
 	maps.Copy(e.Violations, base.Violations)
 	if !ok {

@@ -57,7 +57,7 @@ func KnownCause(c string) bool { return slices.Contains(ExplainedCauses(), c) }
 func RejectReasons() []string {
 	return []string{string(onetime.ReasonTokenMissing), string(onetime.ReasonTokenConsumed), string(onetime.ReasonTokenExpired),
 		string(onetime.ReasonNotOldestVersion), string(onetime.ReasonConditionalWrite), string(onetime.ReasonInfrastructure),
-		string(onetime.ReasonOverwritten), string(onetime.ReasonNotAnUpload)}
+		string(onetime.ReasonOverwritten), string(onetime.ReasonClaimReleased), string(onetime.ReasonNotAnUpload)}
 }
 
 // TokenObserved is one token's outcome.
@@ -79,6 +79,7 @@ func Observe(h *history.Run, r *check.Result) Observed {
 		FalseReject:  r.FalseReject.Count,
 		LateAccept:   r.LateAccept.Count,
 		WrongBytes:   r.WrongBytes.Count,
+		LostURLs:     r.LostURLs.Count,
 	}, Assumptions: map[string]int{}, Explained: map[string]int{}, Reasons: map[string]int{}}
 	for cause, p := range r.ExplainedRejects {
 		if p != nil {

@@ -22,7 +22,7 @@ import (
 
 // Report is one run. The fields DESIGN §4 fixes are ok, strategy,
 // memcached.kind, counts.{tokens,uploads,accepted,rejected},
-// violations.{double_accept,false_reject,late_accept,wrong_bytes},
+// violations.{double_accept,false_reject,late_accept,wrong_bytes,lost_urls},
 // throughput.uploads_per_s, latency_ms.<phase>.{p50,p99},
 // ops_per_upload.{memcached,s3_requests} and cost_usd_per_million.
 type Report struct {
@@ -42,6 +42,9 @@ type Report struct {
 
 	Counts     Counts     `json:"counts"`
 	Violations Violations `json:"violations"`
+	// LivenessOwed says whether violations.lost_urls fails the run: the
+	// strategy owes every URL with an in-time upload one accept.
+	LivenessOwed bool `json:"liveness_owed"`
 	// Unknown counts URLs whose outcome the client could not see.
 	Unknown int `json:"unknown"`
 	// ExplainedRejects counts, by cause, URLs owed an accept that an
@@ -128,6 +131,23 @@ type Violations struct {
 	FalseReject  int `json:"false_reject"`
 	LateAccept   int `json:"late_accept"`
 	WrongBytes   int `json:"wrong_bytes"`
+	// LostURLs is liveness: URLs with an in-time 2xx upload and no accept
+	// that neither token loss nor exhausted retries explain (false rejects
+	// included). A violation when the report's LivenessOwed; otherwise the
+	// reference's known weakness, shown without failing the run.
+	LostURLs int `json:"lost_urls"`
+}
+
+// Safety sums the four safety counts (lost URLs not included).
+func (v Violations) Safety() int { return v.DoubleAccept + v.FalseReject + v.LateAccept + v.WrongBytes }
+
+// Failing sums what fails the run: Safety, plus the lost URLs that are not
+// false rejects already when the strategy owes liveness.
+func (v Violations) Failing(livenessOwed bool) int {
+	if !livenessOwed {
+		return v.Safety()
+	}
+	return v.Safety() + max(0, v.LostURLs-v.FalseReject)
 }
 
 // Throughput is uploads over the upload phase's wall time: from the first
@@ -212,7 +232,8 @@ func (r *Report) FromCheck(c check.Result) {
 		IssueErrors: c.Counts.IssueErrors, Late: c.Counts.Late, Errors: c.Counts.Errors, Deliveries: c.Counts.Deliveries,
 		Decisions: c.Counts.Decisions}
 	r.Violations = Violations{DoubleAccept: c.DoubleAccept.Count, FalseReject: c.FalseReject.Count,
-		LateAccept: c.LateAccept.Count, WrongBytes: c.WrongBytes.Count}
+		LateAccept: c.LateAccept.Count, WrongBytes: c.WrongBytes.Count, LostURLs: c.LostURLs.Count}
+	r.LivenessOwed = c.LivenessOwed
 	r.Unknown = c.Unknown.Count
 	r.Linearizable = c.Linearizable
 	r.ExplainedRejects = map[string]int{}
@@ -226,7 +247,7 @@ func (r *Report) FromCheck(c check.Result) {
 		r.Examples["assumption:"+k] = p.Examples
 	}
 	for name, p := range map[string]check.Property{"double_accept": c.DoubleAccept, "false_reject": c.FalseReject,
-		"late_accept": c.LateAccept, "wrong_bytes": c.WrongBytes, "non_linearizable": c.NonLinearizable} {
+		"late_accept": c.LateAccept, "wrong_bytes": c.WrongBytes, "lost_urls": c.LostURLs, "non_linearizable": c.NonLinearizable} {
 		if len(p.Examples) > 0 {
 			r.Examples[name] = p.Examples
 		}
@@ -256,6 +277,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("\tlate %d\terrors %d\tissue errors %d\tunknown %d", r.Counts.Late, r.Counts.Errors, r.Counts.IssueErrors, r.Unknown)
 	p("violations\tdouble_accept %d\tfalse_reject %d\tlate_accept %d\twrong_bytes %d",
 		r.Violations.DoubleAccept, r.Violations.FalseReject, r.Violations.LateAccept, r.Violations.WrongBytes)
+	p("liveness\tlost_urls %d\t%s", r.Violations.LostURLs, LostNote(r.Strategy, r.Violations, r.LivenessOwed))
 	p("linearizable\t%s", r.Linearizable)
 	for _, k := range sortedKeys(r.ExplainedRejects) {
 		p("explained reject\t%s %d", k, r.ExplainedRejects[k])
@@ -308,6 +330,19 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("history\t%s", r.HistoryFile)
 	}
 	return tw.Flush()
+}
+
+// LostNote says what the lost URLs of a strategy's run mean.
+func LostNote(strategy string, v Violations, owed bool) string {
+	switch {
+	case owed && v.LostURLs > 0:
+		return "VIOLATION: " + strategy + " owes every URL with an in-time upload one accept"
+	case owed:
+		return "every URL with an in-time upload was accepted (or its loss is explained)"
+	case v.LostURLs > 0:
+		return "the reference's known weakness: " + strategy + " does not owe liveness (not failing the run)"
+	}
+	return strategy + " does not owe liveness; none lost this time"
 }
 
 // faultLine says in one line what a fault did.

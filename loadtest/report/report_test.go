@@ -46,6 +46,7 @@ func fixed() *Report {
 		Assumptions: map[string]*check.Property{}, Counts: check.Counts{Tokens: 10, Uploads: 30, Accepted: 12, Rejected: 15, Late: 3}}
 	c.DoubleAccept = check.Property{Count: 3, Examples: []string{"uploads/a", "uploads/b", "uploads/c"}}
 	c.FalseReject = check.Property{Count: 1, Examples: []string{"uploads/d"}}
+	c.LostURLs = check.Property{Count: 1, Examples: []string{"uploads/d"}} // a false reject is a lost URL
 	c.ExplainedRejects[check.CauseTokenTTL] = &check.Property{Count: 2}
 	r.FromCheck(c)
 	r.judge(c, 0.01, false)
@@ -111,6 +112,8 @@ func TestJSONFixedFields(t *testing.T) {
 		{[]string{"violations", "false_reject"}, 1.0},
 		{[]string{"violations", "late_accept"}, 0.0},
 		{[]string{"violations", "wrong_bytes"}, 0.0},
+		{[]string{"violations", "lost_urls"}, 1.0},
+		{[]string{"liveness_owed"}, false},
 		{[]string{"throughput", "uploads_per_s"}, 1234.5},
 		{[]string{"latency_ms", "upload", "p50"}, 1.5},
 		{[]string{"latency_ms", "end_to_end", "p99"}, 4.0},
@@ -138,6 +141,12 @@ func TestJSONFixedFields(t *testing.T) {
 	}
 	for _, f := range []string{"plan", "statuses", "reasons"} {
 		get(f)
+	}
+	// Clients read violations as a map of counts: numbers only.
+	for k, v := range get("violations").(map[string]any) {
+		if _, ok := v.(float64); !ok {
+			t.Errorf("violations.%s = %v, not a count", k, v)
+		}
 	}
 }
 

@@ -115,7 +115,7 @@ func (r *Report) violationList() string {
 		name string
 		n    int
 	}{{"double_accept", r.Violations.DoubleAccept}, {"false_reject", r.Violations.FalseReject},
-		{"late_accept", r.Violations.LateAccept}, {"wrong_bytes", r.Violations.WrongBytes}} {
+		{"late_accept", r.Violations.LateAccept}, {"wrong_bytes", r.Violations.WrongBytes}, {"lost_urls", r.owedLost()}} {
 		if v.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", v.name, v.n))
 		}
@@ -132,6 +132,15 @@ func (r *Report) violationList() string {
 		parts = append(parts, fmt.Sprintf("assumption %s failed %d times", k, r.Assumptions[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// owedLost is the lost URLs that are a violation: those of a strategy that
+// owes liveness.
+func (r *Report) owedLost() int {
+	if !r.LivenessOwed {
+		return 0
+	}
+	return r.Violations.LostURLs
 }
 
 // unfired names the first planned fault that should have fired and did

@@ -81,8 +81,8 @@
 //	    events: 2
 //	    fail_closed: 0         # fail-closed (retryable) rejections
 //	    unknown: 0             # URLs whose outcome the client could not see
-//	  violations:              # safety violations allowed [all 0]
-//	    double_accept: 0       # double_accept | false_reject | late_accept | wrong_bytes
+//	  violations:              # violations allowed [all 0; lost_urls of get-delete and delete: any]
+//	    double_accept: 0       # double_accept | false_reject | late_accept | wrong_bytes | lost_urls
 //	  reasons:                 # final rejections by verifier reason; only those named
 //	    token-missing: 0
 //	  explained:               # explained rejects by cause; only those named
