@@ -77,6 +77,10 @@ type Config struct {
 	TokenTTL  time.Duration
 	// KeepRejected leaves rejected uploads in place, as the reference does.
 	KeepRejected bool
+	// VersionedBucket creates the bucket with versioning enabled whatever
+	// the strategy (the versioning strategy always has it), as a team
+	// whose bucket keeps versions deploys it.
+	VersionedBucket bool
 
 	Clock    clock.Clock
 	Cache    onetime.Cache
@@ -171,7 +175,7 @@ type Emulator struct {
 }
 
 // New builds an emulator. It creates the bucket (versioned for the
-// versioning strategy) and starts the invoker; Close stops it.
+// versioning strategy and with VersionedBucket) and starts the invoker; Close stops it.
 func New(cfg Config) (*Emulator, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -187,7 +191,7 @@ func New(cfg Config) (*Emulator, error) {
 		CORSOrigins: cfg.CORSOrigins, NoCORS: cfg.NoCORS})
 	registerS3(e.registry, e.S3.Stats())
 	e.registerLogs()
-	if err := e.S3.CreateBucket(cfg.Bucket, cfg.Strategy == onetime.Versioning); err != nil {
+	if err := e.S3.CreateBucket(cfg.Bucket, cfg.VersionedBucket || cfg.Strategy == onetime.Versioning); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 	}
 

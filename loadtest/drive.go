@@ -142,7 +142,7 @@ func (e *engine) sendChain(ctx context.Context, ts *tokenState, c *schedule.Chai
 func (e *engine) upload(ts *tokenState, j int, intended int64) {
 	u := &ts.h.Uploads[j]
 	u.Index, u.At = j, ts.Group.Offsets[j]
-	body := Body(e.p.Seed, ts.Index, j, ts.Group.Uploads[j])
+	body := Body(e.p.Seed, ts.Seq(), j, ts.Group.Uploads[j])
 	e.cl.Upload(e.reqCtx, ts.grant, ts.h.Expires, u, body, intended, e.p.Rate > 0)
 }
 

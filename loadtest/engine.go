@@ -48,10 +48,14 @@ type engine struct {
 	kept      []*history.Token // when the history stays in memory
 	spill     *spill           // else
 	notes     []string
+	truth     target.GroundTruth
+	// interrupted: the run was cut short; what is left waits no longer
+	// than the drain.
+	interrupted bool
 }
 
 func newEngine(p plan.Plan, o options, tgt target.Target) *engine {
-	e := &engine{p: p, o: o, log: o.log, tgt: tgt, desc: tgt.Describe()}
+	e := &engine{p: p, o: o, log: o.log, tgt: tgt, desc: tgt.Describe(), truth: target.GroundTruth{Source: target.EmulatorLog}}
 	if c, ok := tgt.(target.Clocked); ok {
 		e.virtual = c.Virtual()
 	}
@@ -89,9 +93,13 @@ func (e *engine) execute(ctx context.Context) (*Result, error) {
 		partial = true
 	}
 	stopProgress()
+	e.interrupted = partial
 	after := e.readCounters(context.WithoutCancel(ctx))
 	if e.prev != nil {
-		e.finishWindow(context.WithoutCancel(ctx), e.prev, false)
+		// A stack the run did not start outlives it: its last window's
+		// objects go too.
+		_, outlives := e.tgt.(target.Witness)
+		e.finishWindow(context.WithoutCancel(ctx), e.prev, outlives)
 	}
 	e.recordEvictions(after)
 	return e.result(partial, before, after, wallStart)

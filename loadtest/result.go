@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/uploadonce/uploadonce/emulator/memcached"
+	"github.com/uploadonce/uploadonce/emulator/onetime"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/history"
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
@@ -115,6 +117,11 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 	if e.desc.MemcachedKind != "none" {
 		meta.Memcached = e.desc.MemcachedKind
 	}
+	if e.truth.Source != target.EmulatorLog {
+		meta.GroundTruth = &e.truth
+	}
+	meta.Shard, meta.PlannedUploads, meta.MaxErrorRate = e.p.Shard.String(), e.p.Uploads(), e.p.MaxErrorRate
+	meta.Plan, _ = json.Marshal(e.p) // a plan always marshals
 	h := e.rec.Run(meta)
 	h.Tokens = e.kept
 	res := &Result{History: h, Check: e.checker.Finish(h), Partial: partial}
@@ -122,10 +129,16 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 	in := report.Inputs{Plan: e.p, Strategy: e.desc.Strategy, Clock: meta.Clock, Partial: partial,
 		Memcached: report.Memcached{Kind: e.desc.MemcachedKind, Addrs: e.desc.MemcachedAddr}, Check: res.Check,
 		Collector: e.collector, Wall: time.Since(wallStart), LateSends: e.cl.LateSends(), Invoker: rt.Invoker, Queue: rt.Queue,
-		S3: after.s3.Sub(before.s3), Notes: e.notes, Faults: h.Meta.Faults}
+		S3: after.s3.Sub(before.s3), Notes: e.notes, Faults: h.Meta.Faults, GroundTruth: e.truth}
+	_, counted := e.tgt.(target.Counted)
+	if !counted {
+		e.countFromClient(&in)
+	}
 	switch {
 	case e.desc.MemcachedKind == "none":
 		in.MemcachedExact = true // no memcached, no commands
+	case !counted:
+		in.MemcachedUnknown = "the stack's memcached is not reachable from the load generator"
 	case before.mcErr == nil && after.mcErr == nil:
 		in.MemcachedOps = after.mc.Sub(before.mc)
 		in.MemcachedExact = !e.faults.Restarted()
@@ -134,6 +147,22 @@ func (e *engine) result(partial bool, before, after counters, wallStart time.Tim
 	res.Report = report.Build(in)
 	e.keepTokens(res)
 	return res, nil
+}
+
+// countFromClient fills what a target without counters leaves out from
+// what the client sent: its uploads are S3 requests, and each upload S3
+// took is at least one verifier invocation.
+func (e *engine) countFromClient(in *report.Inputs) {
+	m, _ := e.p.Stack.UploadMethod()
+	n := e.cl.Uploads()
+	if m == onetime.MethodPUT {
+		in.S3.Put = n
+	} else {
+		in.S3.Post = n
+	}
+	in.Invoker.Invocations = int64(in.Check.Counts.OK)
+	in.Notes = append(in.Notes, "S3 requests are counted from the client side (the stack's own are not seen);"+
+		" Lambda invocations are taken as one per upload S3 took")
 }
 
 // probeCapacity measures the memcached's capacity with the run's command
@@ -171,7 +200,7 @@ func (e *engine) keepTokens(res *Result) {
 		rep.Notes = append(rep.Notes, "the history could not be kept: "+err.Error())
 		res.historyErr = fmt.Errorf("the tokens were lost while the run streamed them: %w", err)
 		e.spill.close()
-	case rep.OK:
+	case rep.OK && !e.o.keepHistory:
 		e.spill.close() // a passing run leaves no history behind
 		res.historyErr = errPassedStreamed
 	default:

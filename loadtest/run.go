@@ -74,7 +74,14 @@ type options struct {
 	drain    time.Duration
 	mcOpts   []memcached.Option
 	wrap     func(onetime.Cache) onetime.Cache
+	// keepHistory keeps a passing run's history for SaveHistory too.
+	keepHistory bool
 }
+
+// WithHistory keeps the run's history whatever its verdict, for
+// Result.SaveHistory (by default a passing run in several windows drops
+// its tokens as it goes).
+func WithHistory() Option { return func(o *options) { o.keepHistory = true } }
 
 // WithLogger sets the run's logger (default: none).
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
@@ -117,6 +124,23 @@ func Run(ctx context.Context, p plan.Plan, opts ...Option) (*Result, error) {
 		Logger: o.log, LogLength: loadLogLength, MemcachedOptions: o.mcOpts, WrapCache: o.wrap})
 	cancel()
 	if err != nil {
+		return nil, err
+	}
+	e := newEngine(p, o, tgt)
+	defer e.close()
+	return e.execute(ctx)
+}
+
+// RunTarget runs p against a stack the caller started or reached (a
+// target.Remote): the plan's stack section only says what that stack runs.
+// The target is closed at the end.
+func RunTarget(ctx context.Context, p plan.Plan, tgt target.Target, opts ...Option) (*Result, error) {
+	o := options{log: zerolog.Nop(), drain: DefaultDrain}
+	for _, f := range opts {
+		f(&o)
+	}
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	e := newEngine(p, o, tgt)

@@ -84,6 +84,7 @@ func (e *engine) finishWindow(ctx context.Context, w *window, cleanup bool) {
 		}
 	}
 	e.rec.Release(hs)
+	e.witness(ctx, hs)
 	cleaner, _ := e.tgt.(target.Cleaner)
 	for _, h := range hs {
 		if cleaner == nil || h.Key == "" {
@@ -107,6 +108,21 @@ func (e *engine) finishWindow(ctx context.Context, w *window, cleanup bool) {
 		}
 	}
 	e.collector.EndWindow()
+}
+
+// witness reads the ground truth of a stack that keeps it in S3; after an
+// interrupted run it waits no longer than the drain.
+func (e *engine) witness(ctx context.Context, hs []*history.Token) {
+	w, ok := e.tgt.(target.Witness)
+	if !ok {
+		return
+	}
+	if e.interrupted {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.o.drain)
+		defer cancel()
+	}
+	e.truth = w.Witness(ctx, hs, e.rec.At)
 }
 
 // markTokenTTL records, once per run, when the virtual run clock passes

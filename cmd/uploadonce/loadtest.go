@@ -32,6 +32,8 @@ type loadtestFlags struct {
 
 	reportJSON             string
 	logLevel, logFormat    string
+	set                    map[string]bool // the flags given
+	historyPath            string          // --history: always written
 	cpuProfile, memProfile string
 }
 
@@ -166,6 +168,7 @@ func parseLoadFlags(name string, args []string, stderr io.Writer, withStrategy b
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	f.set = set
 	if err := f.shape(file, set); err != nil {
 		return nil, err
 	}
@@ -205,16 +208,28 @@ func scenarioPlan(file, strategy string) (plan.Plan, error) {
 }
 
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, err := parseLoadFlags("loadtest", args, stderr, true, func(*flag.FlagSet) {})
+	var rf remoteFlags
+	var sf shardFlags
+	f, err := parseLoadFlags("loadtest", args, stderr, true, func(fs *flag.FlagSet) { rf.register(fs); sf.register(fs) })
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
+	if err := rf.validate(&f.plan, f.set); err != nil {
+		return err
+	}
+	if err := sf.apply(&f.plan); err != nil {
+		return err
+	}
+	f.historyPath = sf.history
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	if rf.target != "" {
+		return runRemoteLoad(ctx, f, &rf, stdout, stderr, log)
 	}
 	p := f.plan
 	log.Info().Uint64("seed", p.Seed).Str("strategy", p.Stack.Strategy).Int("urls", p.Tokens()).
@@ -223,9 +238,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	res, err := loadtest.Run(ctx, p,
-		loadtest.WithLogger(log),
-		loadtest.WithProgress(stderr, isTerminal(stderr)))
+	res, err := loadtest.Run(ctx, p, f.runOptions(stderr, log)...)
 	if perr := stopProfiles(); perr != nil {
 		log.Error().Err(perr).Msg("writing the profiles")
 	}
@@ -236,13 +249,27 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer res.Close()
-	return reportLoadtest(res, f.reportJSON, stdout, stderr, log)
+	return reportLoadtest(res, f, stdout, stderr, log)
 }
 
-// reportLoadtest keeps a failed run's history and writes the report.
-func reportLoadtest(res *loadtest.Result, reportJSON string, stdout, stderr io.Writer, log zerolog.Logger) error {
-	rep := res.Report
-	if !rep.OK {
+// runOptions are the run's options from the flags.
+func (f *loadtestFlags) runOptions(stderr io.Writer, log zerolog.Logger) []loadtest.Option {
+	opts := []loadtest.Option{loadtest.WithLogger(log), loadtest.WithProgress(stderr, isTerminal(stderr))}
+	if f.historyPath != "" {
+		opts = append(opts, loadtest.WithHistory())
+	}
+	return opts
+}
+
+// reportLoadtest writes the history (with --history, or of a failed run)
+// and the report.
+func reportLoadtest(res *loadtest.Result, f *loadtestFlags, stdout, stderr io.Writer, log zerolog.Logger) error {
+	rep, reportJSON := res.Report, f.reportJSON
+	if f.historyPath != "" {
+		if err := res.SaveHistory(f.historyPath); err != nil {
+			return err
+		}
+	} else if !rep.OK {
 		path := loadtest.HistoryPath(reportJSON)
 		if err := res.SaveHistory(path); err != nil {
 			log.Error().Err(err).Msg("could not keep the history of the failed run")
@@ -258,6 +285,11 @@ func reportLoadtest(res *loadtest.Result, reportJSON string, stdout, stderr io.W
 	if err := rep.WriteText(stdout); err != nil {
 		return err
 	}
+	return verdictError(rep, stderr)
+}
+
+// verdictError maps a report's verdict to the command's error.
+func verdictError(rep *report.Report, stderr io.Writer) error {
 	switch rep.Verdict {
 	case report.VerdictOK:
 		return nil

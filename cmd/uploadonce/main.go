@@ -72,6 +72,7 @@ Usage:
   uploadonce loadtest [flags]           fire concurrent duplicate and late uploads
   uploadonce compare  [flags]           run the same load against every strategy
   uploadonce soak --target URL --api-key K   drive a running serve for minutes; judge its memory
+  uploadonce check    [flags] HISTORY...  judge histories (shards, a failed run) as one run
   uploadonce version
 
 Run "uploadonce COMMAND -h" for a command's flags.
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runScenarios(ctx, args[1:], stdout, stderr)
 	case "soak":
 		return runSoak(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "uploadonce", version)
 		return nil

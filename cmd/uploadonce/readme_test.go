@@ -113,10 +113,11 @@ func parseReadmeCommand(t *testing.T, cmd string) (readmeCommand, bool) {
 	return readmeCommand{args: words}, true
 }
 
-// TestReadmeCommands runs the commands the READMEs show, from the
-// repository's root as a user would, and checks the exit code each one's
-// comment states (0 when it states none), so that the README cannot drift
-// from what the tool does. Report paths go to a temporary directory.
+// TestReadmeCommands runs the commands the READMEs show, with their paths
+// taken from the repository's root as a user's would be, and checks the
+// exit code each one's comment states (0 when it states none), so that the
+// README cannot drift from what the tool does. Report paths go to a
+// temporary directory; the commands run two at a time.
 func TestReadmeCommands(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -126,17 +127,16 @@ func TestReadmeCommands(t *testing.T) {
 	if len(cmds) < 10 {
 		t.Fatalf("found only %d commands in the READMEs", len(cmds))
 	}
-	t.Chdir(root)
-	tmp := t.TempDir()
 	for _, c := range cmds {
 		joined := strings.Join(c.args, " ")
 		t.Run(joined, func(t *testing.T) {
+			t.Parallel()
 			for _, h := range heavyReadmeCommands {
 				if joined == h && os.Getenv("UPLOADONCE_README_ALL") != "1" {
 					t.Skipf("%s: TestEveryScenario covers it; UPLOADONCE_README_ALL=1 runs it", c.line)
 				}
 			}
-			args := expandReadmeArgs(t, c.args, tmp)
+			args := expandReadmeArgs(t, c.args, root, t.TempDir())
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			var out, errOut syncBuffer
@@ -149,9 +149,9 @@ func TestReadmeCommands(t *testing.T) {
 	}
 }
 
-// expandReadmeArgs expands globs, as the shell would, and sends report
-// files to dir.
-func expandReadmeArgs(t *testing.T, args []string, dir string) []string {
+// expandReadmeArgs expands globs, as the shell would, makes the paths
+// of files under root absolute, and sends report files to dir.
+func expandReadmeArgs(t *testing.T, args []string, root, dir string) []string {
 	var out []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -164,11 +164,13 @@ func expandReadmeArgs(t *testing.T, args []string, dir string) []string {
 			out = append(out, a, filepath.Join(dir, name))
 			i++
 		case strings.ContainsAny(a, "*?["):
-			m, err := filepath.Glob(a)
+			m, err := filepath.Glob(filepath.Join(root, a))
 			if err != nil || len(m) == 0 {
 				t.Fatalf("glob %q matches nothing", a)
 			}
 			out = append(out, m...)
+		case strings.HasPrefix(a, "scenarios/"):
+			out = append(out, filepath.Join(root, a))
 		default:
 			out = append(out, a)
 		}

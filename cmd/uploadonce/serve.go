@@ -29,6 +29,7 @@ type serveFlags struct {
 	stage, region          string
 	accessKey, secretKey   string
 	sigv2                  s3auth.SigV2Mode
+	versioned              bool
 	cors                   corsValue
 	logLevel, logFormat    string
 	// limits and timeouts of a long-running emulator
@@ -72,6 +73,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.keepEvents, "keep-events", emulator.DefaultKeepEvents, "event deliveries /_uploadonce/events keeps; older ones are dropped and counted")
 	fs.IntVar(&f.gcPercent, "gc-percent", defaultServeGCPercent, "the Go collector's GOGC for serve: heap growth allowed between collections, in percent of\n"+
 		"what is kept (Go's default is 100); GOGC in the environment wins")
+	fs.BoolVar(&f.versioned, "versioned-bucket", false, "create the bucket with versioning enabled whatever the strategy\n"+
+		"(a loadtest --target run then reads its ground truth from accepted/ versions)")
 	fs.Var(&f.cors, "cors", "ORIGIN[,ORIGIN...] the buckets' starting CORS rule allows (* = any origin), or none for S3's\n"+
 		"default of no CORS configuration; PutBucketCors replaces it per bucket")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
@@ -112,6 +115,7 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 	if f.bodyTimeout == 0 {
 		o.BodyTimeout = -1 // and no body timeout
 	}
+	o.VersionedBucket = f.versioned
 	o.CORSOrigins, o.NoCORS = f.cors.origins, f.cors.none
 	if o.APIKey == "" {
 		key, err := issueapi.NewAPIKey()

@@ -118,7 +118,8 @@ const (
 
 // Counts add up what the history holds.
 type Counts struct {
-	Tokens      int `json:"tokens"`       // tokens the run tried to issue
+	Tokens      int `json:"tokens"`       // tokens the run tried to issue, less the throttled
+	Throttled   int `json:"throttled"`    // issue calls refused with 429 (a usage plan's limit)
 	IssueErrors int `json:"issue_errors"` // of which the issue failed
 	Uploads     int `json:"uploads"`      // uploads sent
 	OK          int `json:"ok"`           // uploads answered 2xx
@@ -332,6 +333,10 @@ func firstInTime(t *history.Token) *history.Upload {
 
 func checkToken(m *history.Meta, t *history.Token, res *Result) {
 	c := &res.Counts
+	if t.Throttled {
+		c.Throttled++ // refused by a usage plan: nothing was issued
+		return
+	}
 	c.Tokens++
 	c.Deliveries += len(t.Deliveries)
 	c.Decisions += len(t.Decisions)
@@ -385,7 +390,8 @@ func countUploads(m *history.Meta, t *history.Token, res *Result) (okMD5 []strin
 			}
 		}
 	}
-	if anyOK && len(t.Deliveries) == 0 && m.EventsDropped == 0 && !m.Partial {
+	eventsSeen := m.GroundTruth == nil || !m.GroundTruth.EventsUnseen
+	if anyOK && len(t.Deliveries) == 0 && m.EventsDropped == 0 && !m.Partial && eventsSeen {
 		bump(res.Assumptions, AssumeEventPerUpload, name)
 	}
 	return okMD5, unknown

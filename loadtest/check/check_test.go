@@ -426,3 +426,30 @@ func make100(f func(i int) *history.Token) []*history.Token {
 	}
 	return out
 }
+
+// TestThrottledIsNoViolation: an issue call a usage plan refused (429) is
+// counted apart: not a token, not an issue error, not unknown. A run of
+// accepted events stays ok.
+func TestThrottledIsNoViolation(t *testing.T) {
+	h := &history.Run{Tokens: []*history.Token{
+		tok("uploads/a", dec(30, acc, onetime.ReasonFirstUse, "01", "aa"), dec(31, rej, onetime.ReasonTokenConsumed, "02", "aa")),
+		{IssueErr: "HTTP 429: Too Many Requests", Throttled: true},
+	}}
+	r := Check(h)
+	if r.Counts.Throttled != 1 || r.Counts.Tokens != 1 || r.Counts.IssueErrors != 0 || r.Unknown.Count != 0 || !r.OK() {
+		t.Errorf("counts %+v, unknown %d, ok %v; want 1 throttled apart from 1 token, ok", r.Counts, r.Unknown.Count, r.OK())
+	}
+}
+
+// TestEventsUnseen: a ground truth that shows accepts only (accepted
+// versions) proves nothing by a 2xx upload without an event.
+func TestEventsUnseen(t *testing.T) {
+	owed := &history.Token{Key: "uploads/a", IssueCall: 1, IssueReturn: 2, Expires: expires, Uploads: []history.Upload{up(10, "aa")}}
+	for _, unseen := range []bool{false, true} {
+		h := &history.Run{Tokens: []*history.Token{owed}, Meta: history.Meta{GroundTruth: &history.GroundTruth{EventsUnseen: unseen}}}
+		r := Check(h)
+		if _, failed := r.Assumptions[AssumeEventPerUpload]; failed == unseen {
+			t.Errorf("events unseen %v: assumptions %v", unseen, r.Assumptions)
+		}
+	}
+}

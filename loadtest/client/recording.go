@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
+	"net/http"
 	"regexp"
 	"sync/atomic"
 	"time"
@@ -53,6 +55,8 @@ func (r *Recording) Issue(ctx context.Context, h *history.Token, intended int64)
 	h.Issued = r.clk.Now()
 	if err != nil {
 		h.IssueErr = err.Error()
+		var se *StatusError
+		h.Throttled = errors.As(err, &se) && se.Status == http.StatusTooManyRequests
 		r.rec.Add(h)
 		return Grant{}, false
 	}

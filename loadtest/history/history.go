@@ -111,6 +111,9 @@ type Token struct {
 	IssueCall     int64  `json:"issue_call_ns"`
 	IssueReturn   int64  `json:"issue_return_ns"`
 	IssueErr      string `json:"issue_err,omitempty"`
+	// Throttled: the issue API refused the call with 429 (a usage plan's
+	// limit); the URL was never issued, which is no violation.
+	Throttled bool `json:"throttled,omitempty"`
 	// Issued and Expires are on the run clock (virtual or real).
 	Issued  time.Time `json:"issued"`
 	Expires time.Time `json:"expires"`
@@ -151,6 +154,28 @@ type Meta struct {
 	RetriesExhausted int64 `json:"retries_exhausted"` // invocations that failed for good
 	FunctionErrors   int64 `json:"function_errors"`
 	Coalesced        int64 `json:"coalesced"`
+	// GroundTruth is what the decisions come from; nil means the emulator's
+	// own log, watched while the run went.
+	GroundTruth *GroundTruth `json:"ground_truth,omitempty"`
+	// Shard is "I/N" when the run was one of N shards of a plan; Plan is the
+	// plan's JSON (the whole plan, also in a shard), PlannedUploads its
+	// uploads, for a later re-check.
+	Shard          string          `json:"shard,omitempty"`
+	Plan           json.RawMessage `json:"plan,omitempty"`
+	PlannedUploads int             `json:"planned_uploads,omitempty"`
+	MaxErrorRate   float64         `json:"max_error_rate,omitempty"`
+}
+
+// GroundTruth says what decided a run's verdict and what it cannot decide.
+type GroundTruth struct {
+	// Source is "emulator log", "decision log s3://...", "accepted
+	// versions s3://..." or "accepted objects s3://...".
+	Source string `json:"source"`
+	// Unknown maps each property or count the source cannot decide to why.
+	Unknown map[string]string `json:"unknown,omitempty"`
+	// EventsUnseen: the source shows accepts only, not every event, so an
+	// upload S3 took without a decision proves nothing.
+	EventsUnseen bool `json:"events_unseen,omitempty"`
 }
 
 // Run is a whole run: the meta, every token, and the server-side records

@@ -43,10 +43,33 @@ type Plan struct {
 	Faults []Fault
 	// Timeout bounds the whole run, including waiting for late events.
 	Timeout time.Duration
+	// Shard, when Count > 1, makes the run the Index-th (1-based) of Count
+	// disjoint parts of the plan (see schedule.New).
+	Shard Shard
 	// MaxErrorRate is the share of issue calls, or of uploads, that may
 	// fail before the run is too broken to judge (inconclusive); 0 means
 	// DefaultMaxErrorRate.
 	MaxErrorRate float64
+}
+
+// Shard is one of Count disjoint parts of a plan; the zero value is the
+// whole plan.
+type Shard struct{ Index, Count int }
+
+// Part returns the tokens [lo, hi) of n that are the shard's.
+func (s Shard) Part(n int) (lo, hi int) {
+	if s.Count <= 1 {
+		return 0, n
+	}
+	return n * (s.Index - 1) / s.Count, n * s.Index / s.Count
+}
+
+// String renders the shard as I/N, "" for the whole plan.
+func (s Shard) String() string {
+	if s.Count <= 1 {
+		return ""
+	}
+	return strconv.Itoa(s.Index) + "/" + strconv.Itoa(s.Count)
 }
 
 // DefaultMaxErrorRate is Plan.MaxErrorRate's default: 1%.

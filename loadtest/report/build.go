@@ -37,6 +37,10 @@ type Inputs struct {
 	// Faults are the faults the history recorded (injections, ends and
 	// observations); the plan says which were planned.
 	Faults []history.Fault
+	// GroundTruth is what the decisions came from (zero: the emulator's
+	// log); MemcachedUnknown says why memcached commands were not counted.
+	GroundTruth      history.GroundTruth
+	MemcachedUnknown string
 }
 
 // Build builds the report of a run, with its cost at the default prices
@@ -61,6 +65,7 @@ func Build(in Inputs) *Report {
 		r.Notes = append(r.Notes, "no cost estimate: "+err.Error())
 	}
 	r.Notes = append(r.Notes, in.Notes...)
+	r.applyTruth(in.GroundTruth, in.MemcachedUnknown)
 	r.judge(in.Check, cmp.Or(in.Plan.MaxErrorRate, plan.DefaultMaxErrorRate), in.Partial)
 	return r
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/s3event"
 	"github.com/uploadonce/uploadonce/loadtest/check"
 	"github.com/uploadonce/uploadonce/loadtest/cost"
+	"github.com/uploadonce/uploadonce/loadtest/history"
 	"github.com/uploadonce/uploadonce/loadtest/metrics"
 	"github.com/uploadonce/uploadonce/loadtest/plan"
 )
@@ -56,6 +57,10 @@ type Report struct {
 	// Linearizable is porcupine's verdict on the token store: true, false
 	// or unknown (the checker timed out).
 	Linearizable string `json:"linearizable"`
+	// GroundTruth is what decided the verdict: the emulator's log, a
+	// decision log in S3, or accepted versions; what it cannot decide is
+	// "unknown" in the report, with why here.
+	GroundTruth history.GroundTruth `json:"ground_truth"`
 	// Examples lists up to 10 keys per violated property.
 	Examples map[string][]string `json:"examples,omitempty"`
 
@@ -119,10 +124,15 @@ type Counts struct {
 	// Rejected counts final rejections (not fail-closed ones retried).
 	Rejected    int `json:"rejected"`
 	IssueErrors int `json:"issue_errors"`
-	Late        int `json:"late_uploads"`
-	Errors      int `json:"upload_errors"`
-	Deliveries  int `json:"deliveries"`
-	Decisions   int `json:"decisions"`
+	// Throttled counts issue calls a usage plan refused (429): counted,
+	// not violations, and not in Tokens.
+	Throttled  int `json:"throttled"`
+	Late       int `json:"late_uploads"`
+	Errors     int `json:"upload_errors"`
+	Deliveries int `json:"deliveries"`
+	Decisions  int `json:"decisions"`
+
+	unknown names // rendered "unknown": the ground truth cannot count them
 }
 
 // Violations are the invariants' counts.
@@ -136,6 +146,8 @@ type Violations struct {
 	// included). A violation when the report's LivenessOwed; otherwise the
 	// reference's known weakness, shown without failing the run.
 	LostURLs int `json:"lost_urls"`
+
+	unknown names // rendered "unknown": the ground truth cannot decide them
 }
 
 // Safety sums the four safety counts (lost URLs not included).
@@ -180,6 +192,8 @@ type OpsPerUpload struct {
 	// LambdaGBSeconds is modelled: invocations × memory × billed duration
 	// (cost_model.lambda_memory_mb and lambda_ms).
 	LambdaGBSeconds float64 `json:"lambda_gb_seconds"`
+
+	unknown names // rendered "unknown": the run could not count them
 }
 
 // S3PerUpload is S3 requests per upload by operation; Other is anything
@@ -229,7 +243,7 @@ func (r *Report) Account(t *cost.Table, m cost.Model) error {
 // FromCheck fills the verdict fields from a checker result.
 func (r *Report) FromCheck(c check.Result) {
 	r.Counts = Counts{Tokens: c.Counts.Tokens, Uploads: c.Counts.Uploads, Accepted: c.Counts.Accepted, Rejected: c.Counts.Rejected,
-		IssueErrors: c.Counts.IssueErrors, Late: c.Counts.Late, Errors: c.Counts.Errors, Deliveries: c.Counts.Deliveries,
+		IssueErrors: c.Counts.IssueErrors, Throttled: c.Counts.Throttled, Late: c.Counts.Late, Errors: c.Counts.Errors, Deliveries: c.Counts.Deliveries,
 		Decisions: c.Counts.Decisions}
 	r.Violations = Violations{DoubleAccept: c.DoubleAccept.Count, FalseReject: c.FalseReject.Count,
 		LateAccept: c.LateAccept.Count, WrongBytes: c.WrongBytes.Count, LostURLs: c.LostURLs.Count}
@@ -275,10 +289,20 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("")
 	p("counts\ttokens %d\tuploads %d\taccepted %d\trejected %d", r.Counts.Tokens, r.Counts.Uploads, r.Counts.Accepted, r.Counts.Rejected)
 	p("\tlate %d\terrors %d\tissue errors %d\tunknown %d", r.Counts.Late, r.Counts.Errors, r.Counts.IssueErrors, r.Unknown)
-	p("violations\tdouble_accept %d\tfalse_reject %d\tlate_accept %d\twrong_bytes %d",
-		r.Violations.DoubleAccept, r.Violations.FalseReject, r.Violations.LateAccept, r.Violations.WrongBytes)
-	p("liveness\tlost_urls %d\t%s", r.Violations.LostURLs, LostNote(r.Strategy, r.Violations, r.LivenessOwed))
+	v := r.Violations
+	p("violations\tdouble_accept %s\tfalse_reject %s\tlate_accept %s\twrong_bytes %s", v.text("double_accept", v.DoubleAccept),
+		v.text("false_reject", v.FalseReject), v.text("late_accept", v.LateAccept), v.text("wrong_bytes", v.WrongBytes))
+	p("liveness\tlost_urls %s\t%s", v.text("lost_urls", v.LostURLs), LostNote(r.Strategy, r.Violations, r.LivenessOwed))
+	if r.GroundTruth.Source != "" {
+		p("ground truth\t%s", r.GroundTruth.Source)
+	}
+	for _, k := range sortedKeys(r.GroundTruth.Unknown) {
+		p("  unknown %s\t%s", k, r.GroundTruth.Unknown[k])
+	}
 	p("linearizable\t%s", r.Linearizable)
+	if r.Counts.Throttled > 0 {
+		p("throttled\t%d issue calls refused by the usage plan (429): not violations", r.Counts.Throttled)
+	}
 	for _, k := range sortedKeys(r.ExplainedRejects) {
 		p("explained reject\t%s %d", k, r.ExplainedRejects[k])
 	}
@@ -303,12 +327,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.LateSends > 0 {
 		p("late sends\t%d (started >1ms after their intended time)", r.LateSends)
 	}
-	exact := ""
-	if !r.OpsPerUpload.MemcachedExact {
-		exact = " (not exact)"
-	}
 	o := r.OpsPerUpload
-	p("ops per upload\tmemcached %.2f%s\ts3 requests %.2f\tapi requests %.2f\tlambda %.2f (%.6f GB-s)", o.Memcached, exact,
+	mcOps := fmt.Sprintf("%.2f", o.Memcached)
+	switch {
+	case o.unknown != "":
+		mcOps = Unknown
+	case !o.MemcachedExact:
+		mcOps += " (not exact)"
+	}
+	p("ops per upload\tmemcached %s\ts3 requests %.2f\tapi requests %.2f\tlambda %.2f (%.6f GB-s)", mcOps,
 		o.S3Requests, o.APIRequests, o.LambdaInvocations, o.LambdaGBSeconds)
 	p("  s3 by operation\tput %.2f\tpost %.2f\tcopy %.2f\tget %.2f\thead %.2f\tlist %.2f\tdelete %.2f",
 		o.S3.Put, o.S3.Post, o.S3.Copy, o.S3.Get, o.S3.Head, o.S3.List, o.S3.Delete)

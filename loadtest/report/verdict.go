@@ -101,6 +101,9 @@ func (r *Report) judge(c check.Result, maxErrorRate float64, partial bool) {
 	case !c.OK():
 		r.Verdict = VerdictFailed
 		r.Headline = fmt.Sprintf("FAILED: %s did not hold the one-time invariants: %s", r.Strategy, r.violationList())
+	case r.undecided() != "":
+		r.Verdict = VerdictInconclusive
+		r.Headline = "INCONCLUSIVE: " + r.undecided()
 	default:
 		r.Verdict = VerdictOK
 		r.Headline = fmt.Sprintf("OK: the one-time invariants held over %d URLs and %d uploads", r.Counts.Tokens, r.Counts.Uploads)

@@ -24,6 +24,9 @@ type Group struct {
 	plan.Group
 	// First is the run index of the group's first token.
 	First int
+	// Seq0 is the index in the whole plan of the group's first token: First
+	// unless the run is one shard of the plan (Plan.Shard).
+	Seq0 int
 	// Offsets[j] is upload j's offset from the issue on the virtual clock.
 	Offsets []time.Duration
 	// Chains are the uploads by offset, back-to-back ones chained.
@@ -53,6 +56,10 @@ type Token struct {
 	Group *Group
 }
 
+// Seq returns the token's index in the whole plan, which its bodies are
+// made from: the same in a shard as in one run of the whole plan.
+func (t Token) Seq() int { return t.Group.Seq0 + t.Index - t.Group.First }
+
 // Window is the tokens [Lo, Hi) of the run.
 type Window struct{ Lo, Hi int }
 
@@ -71,13 +78,25 @@ type Schedule struct {
 // New lays out p. virtual says whether the run is on the virtual clock:
 // only there do windows exist, and only without faults, whose offsets
 // count from the start of the run.
+//
+// A plan with a Shard runs its I-th of N parts: of each group the tokens
+// [Tokens*(I-1)/N, Tokens*I/N), at Rate/N, so that the N shards together
+// send what one run of the whole plan sends, with the same bodies.
 func New(p plan.Plan, virtual bool) *Schedule {
 	s := &Schedule{faults: p.Faults, rate: p.Rate}
+	sh := p.Shard
+	if sh.Count > 1 {
+		s.rate /= float64(sh.Count)
+	}
+	seq := 0
 	for _, g := range p.Groups {
+		lo, hi := sh.Part(g.Tokens)
 		lg := layout(g)
-		lg.First = s.total
+		lg.Tokens = hi - lo
+		lg.First, lg.Seq0 = s.total, seq+lo
 		s.Groups = append(s.Groups, lg)
-		s.total += g.Tokens
+		s.total += lg.Tokens
+		seq += g.Tokens
 	}
 	s.window = max(s.total, 1)
 	if virtual && p.Window > 0 && len(p.Faults) == 0 {

@@ -172,3 +172,34 @@ func TestModels(t *testing.T) {
 		t.Error("closed model: a token has a due time")
 	}
 }
+
+// TestShards: N shards take disjoint parts of every group that together
+// are the whole plan, each token keeping its index in the whole plan (its
+// bodies), at Rate/N each.
+func TestShards(t *testing.T) {
+	p := plan.Plan{Rate: 90, Groups: []plan.Group{{Name: "a", Tokens: 10, Uploads: []plan.Upload{{}}},
+		{Name: "b", Tokens: 7, Uploads: []plan.Upload{{}}}}}
+	whole := map[int]string{}
+	for _, tok := range New(p, true).Tokens(Window{0, 17}) {
+		whole[tok.Seq()] = tok.Group.Name
+	}
+	for _, n := range []int{1, 2, 3, 17} {
+		seen := map[int]string{}
+		for i := 1; i <= n; i++ {
+			p.Shard = plan.Shard{Index: i, Count: n}
+			sc := New(p, true)
+			if at, _ := sc.IssueAt(1); at != time.Duration(float64(s)*float64(n)/90) {
+				t.Errorf("%d shards: token 1 due at %v", n, at)
+			}
+			for _, tok := range sc.Tokens(Window{0, sc.Total()}) {
+				if _, dup := seen[tok.Seq()]; dup {
+					t.Errorf("%d shards: token %d in two shards", n, tok.Seq())
+				}
+				seen[tok.Seq()] = tok.Group.Name
+			}
+		}
+		if fmt.Sprint(seen) != fmt.Sprint(whole) {
+			t.Errorf("%d shards: %v, want %v", n, seen, whole)
+		}
+	}
+}
