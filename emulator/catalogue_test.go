@@ -112,6 +112,14 @@ func TestBadInputCatalogue(t *testing.T) {
 			body: []byte("x"), wantStatus: 400, wantCode: ""},
 		{name: "anonymous PUT", method: "PUT", path: post + "/uploads/anon", body: []byte("x"), wantStatus: 403, wantCode: "AccessDenied"},
 		{name: "anonymous DELETE", method: "DELETE", path: post + "/accepted/anything", wantStatus: 403, wantCode: "AccessDenied"},
+		// CORS preflights (unsigned) and the bucket CORS API.
+		{name: "preflight without Origin", method: "OPTIONS", path: post + "/uploads/x", header: map[string]string{"Access-Control-Request-Method": "PUT"}, wantStatus: 400, wantCode: "BadRequest"},
+		{name: "preflight without method", method: "OPTIONS", path: post + "/uploads/x", header: map[string]string{"Origin": "http://a.test"}, wantStatus: 400, wantCode: "BadRequest"},
+		{name: "preflight unknown bucket", method: "OPTIONS", path: "/no-such-bucket/x", header: map[string]string{"Origin": "http://a.test", "Access-Control-Request-Method": "PUT"}, wantStatus: 404, wantCode: "NoSuchBucket"},
+		{name: "preflight bad method", method: "OPTIONS", path: post + "/x", header: map[string]string{"Origin": "http://a.test", "Access-Control-Request-Method": "PATCH"}, wantStatus: 403, wantCode: "AccessForbidden"},
+		{name: "anonymous PutBucketCors", method: "PUT", path: post + "?cors", body: []byte("<CORSConfiguration/>"), wantStatus: 403, wantCode: "AccessDenied"},
+		{name: "anonymous copy", method: "PUT", path: post + "/accepted/c", header: map[string]string{"X-Amz-Copy-Source": "%zz"}, wantStatus: 403, wantCode: "AccessDenied"},
+		{name: "If-Match on a missing key", method: "GET", path: post + "/uploads/none", header: map[string]string{"If-Match": `"x"`}, wantStatus: 404, wantCode: "NoSuchKey"},
 		// Routes and methods.
 		{name: "no such bucket POST", method: "POST", path: "/no-such-bucket", contentType: "multipart/form-data; boundary=B", body: []byte("--B--\r\n"), wantStatus: 404, wantCode: "NoSuchBucket"},
 		{name: "API wrong method", method: "DELETE", path: "/Prod/getpresignedurl", header: map[string]string{"x-api-key": "test-key"}, wantStatus: 403, wantCode: "Missing Authentication Token"},
@@ -122,6 +130,7 @@ func TestBadInputCatalogue(t *testing.T) {
 		{name: "clock bad duration", method: "POST", path: "/_uploadonce/clock?advance=forever", wantStatus: 400, wantCode: ""},
 		{name: "clock negative", method: "POST", path: "/_uploadonce/clock?advance=-1s", wantStatus: 400, wantCode: ""},
 		{name: "decisions wrong method", method: "DELETE", path: "/_uploadonce/decisions", wantStatus: 405, wantCode: ""},
+		{name: "page wrong method", method: "POST", path: "/_uploadonce/", wantStatus: 405, wantCode: ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

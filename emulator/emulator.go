@@ -65,6 +65,11 @@ type Config struct {
 	// SigV2 says whether the fake S3 accepts SigV2 from outside clients
 	// (the zero value) or refuses it; the issue API always presigns SigV4.
 	SigV2 s3auth.SigV2Mode
+	// CORSOrigins are the origins the buckets' starting CORS configuration
+	// allows (fakes3.DefaultCORS); nil means any. NoCORS starts the buckets
+	// without one, as S3 does.
+	CORSOrigins []string
+	NoCORS      bool
 
 	Strategy  string
 	Method    onetime.Method
@@ -182,7 +187,8 @@ func New(cfg Config) (*Emulator, error) {
 
 	e.S3 = fakes3.New(fakes3.Config{Region: cfg.Region, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
 		Clock: cfg.Clock, Logger: cfg.Logger.With().Str("component", "s3").Logger(), Notify: e.onWrite, MaxObjectBytes: cfg.MaxObjectBytes,
-		SigV2: cfg.SigV2, BodyTimeout: cfg.BodyTimeout, MinBodyRate: cfg.MinBodyRate})
+		SigV2: cfg.SigV2, BodyTimeout: cfg.BodyTimeout, MinBodyRate: cfg.MinBodyRate,
+		CORSOrigins: cfg.CORSOrigins, NoCORS: cfg.NoCORS})
 	registerS3(e.registry, e.S3.Stats())
 	e.registerLogs()
 	if err := e.S3.CreateBucket(cfg.Bucket, cfg.VersionedBucket || cfg.Strategy == onetime.Versioning); err != nil {

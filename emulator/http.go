@@ -19,6 +19,7 @@ import (
 	"github.com/uploadonce/uploadonce/emulator/clock"
 	"github.com/uploadonce/uploadonce/emulator/issueapi"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
+	"github.com/uploadonce/uploadonce/emulator/uploadpage"
 )
 
 // InspectPrefix is where the inspection API lives.
@@ -32,6 +33,8 @@ func (e *Emulator) Handler() http.Handler {
 	mux.HandleFunc("GET "+InspectPrefix+"events", e.handleEvents)
 	mux.HandleFunc("POST "+InspectPrefix+"clock", e.handleClock)
 	mux.HandleFunc("GET "+InspectPrefix+"clock", e.handleClockGet)
+	mux.Handle("GET "+InspectPrefix+"{$}", uploadpage.Handler(uploadpage.Config{
+		IssuePath: issueapi.Path(e.cfg.Stage), APIKey: e.cfg.APIKey, InspectPrefix: InspectPrefix, Bucket: e.cfg.Bucket}))
 	metrics := promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{})
 	apiPath := issueapi.Path(e.cfg.Stage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +91,7 @@ func CheckPublicURL(u string) error {
 }
 
 // inspectMethods lists the inspection endpoints and their methods.
-var inspectMethods = map[string]string{"health": "GET", "decisions": "GET", "events": "GET", "clock": "GET, POST"}
+var inspectMethods = map[string]string{"health": "GET", "decisions": "GET", "events": "GET", "clock": "GET, POST", "": "GET"}
 
 // Health is the body of GET /_uploadonce/health: status "ok" (200), or
 // "degraded" (503) with the reason when memcached does not answer a probe

@@ -30,6 +30,7 @@ type serveFlags struct {
 	accessKey, secretKey   string
 	sigv2                  s3auth.SigV2Mode
 	versioned              bool
+	cors                   corsValue
 	logLevel, logFormat    string
 	// limits and timeouts of a long-running emulator
 	maxUploadSize, minBodyRate int64
@@ -74,6 +75,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		"what is kept (Go's default is 100); GOGC in the environment wins")
 	fs.BoolVar(&f.versioned, "versioned-bucket", false, "create the bucket with versioning enabled whatever the strategy\n"+
 		"(a loadtest --target run then reads its ground truth from accepted/ versions)")
+	fs.Var(&f.cors, "cors", "ORIGIN[,ORIGIN...] the buckets' starting CORS rule allows (* = any origin), or none for S3's\n"+
+		"default of no CORS configuration; PutBucketCors replaces it per bucket")
 	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "console or json (auto: console on a terminal)")
 }
@@ -113,6 +116,7 @@ func (f *serveFlags) options(log zerolog.Logger) (emulator.StartOptions, error) 
 		o.BodyTimeout = -1 // and no body timeout
 	}
 	o.VersionedBucket = f.versioned
+	o.CORSOrigins, o.NoCORS = f.cors.origins, f.cors.none
 	if o.APIKey == "" {
 		key, err := issueapi.NewAPIKey()
 		if err != nil {
@@ -208,6 +212,7 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
   API key        %s
   S3 endpoint    %s  (path-style)
   signatures     SigV4; SigV2 %s
+  CORS           %s
   bucket         %s  (region %s)
   credentials    AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
   memcached      %s
@@ -215,9 +220,10 @@ func printBanner(w io.Writer, r *emulator.Running, methodNote string) {
   uploads        %s
   clock          %s
   inspect        %s%shealth | decisions | events, %s/metrics
-`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), cfg.Bucket, cfg.Region,
+  page           %s%s  (upload from a browser, watch the verdicts)
+`, version, r.URL, issueapi.Path(cfg.Stage), cfg.APIKey, r.URL, sigV2Banner(cfg.SigV2), corsBanner(cfg), cfg.Bucket, cfg.Region,
 		cfg.AccessKeyID, cfg.SecretAccessKey, cfg.Region, mc, cfg.Strategy, cfg.Method, cfg.URLExpiry, cfg.TokenTTL, noteSuffix(methodNote),
-		uploadsBanner(cfg), clockKind, r.URL, emulator.InspectPrefix, r.URL)
+		uploadsBanner(cfg), clockKind, r.URL, emulator.InspectPrefix, r.URL, r.URL, emulator.InspectPrefix)
 }
 
 // uploadsBanner says what the grants allow and which host they name.
@@ -258,4 +264,55 @@ func sigV2Banner(m s3auth.SigV2Mode) string {
 		return "refused (--sigv2 refuse)"
 	}
 	return "accepted (--sigv2 accept)"
+}
+
+// corsValue is --cors: origins (nil: any) or none.
+type corsValue struct {
+	origins []string
+	none    bool
+}
+
+func (c *corsValue) String() string {
+	switch {
+	case c == nil || !c.none && c.origins == nil:
+		return "*"
+	case c.none:
+		return "none"
+	}
+	return strings.Join(c.origins, ",")
+}
+
+func (c *corsValue) Set(s string) error {
+	*c = corsValue{}
+	switch s = strings.TrimSpace(s); s {
+	case "*":
+		return nil
+	case "none":
+		c.none = true
+		return nil
+	}
+	for _, o := range strings.Split(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			*c = corsValue{}
+			return nil
+		}
+		scheme, host, ok := strings.Cut(o, "://")
+		if !ok || scheme == "" || host == "" || strings.Count(o, "*") > 1 || strings.ContainsAny(host, "/ ") {
+			return fmt.Errorf("origin %q: want SCHEME://HOST[:PORT] with at most one *, e.g. http://localhost:3000", o)
+		}
+		c.origins = append(c.origins, o)
+	}
+	return nil
+}
+
+// corsBanner says which origins the buckets allow.
+func corsBanner(cfg emulator.Config) string {
+	switch {
+	case cfg.NoCORS:
+		return "no configuration: preflights refused until PutBucketCors (--cors none)"
+	case len(cfg.CORSOrigins) == 0:
+		return "any origin may upload from a browser (--cors '*'; PutBucketCors replaces it)"
+	}
+	return "origins " + strings.Join(cfg.CORSOrigins, ", ") + " (--cors; PutBucketCors replaces it)"
 }

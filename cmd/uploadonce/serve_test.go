@@ -54,7 +54,7 @@ func serveForTest(t *testing.T, args ...string) string {
 	for time.Now().Before(deadline) {
 		if m := endpointLine.FindStringSubmatch(stdout.String()); m != nil {
 			out := stdout.String()
-			for _, want := range []string{"API key", "credentials", "AWS_ACCESS_KEY_ID=", "AWS_DEFAULT_REGION=", "memcached", "strategy", "bucket"} {
+			for _, want := range []string{"API key", "credentials", "AWS_ACCESS_KEY_ID=", "AWS_DEFAULT_REGION=", "memcached", "strategy", "bucket", "CORS  "} {
 				if !strings.Contains(out, want) {
 					t.Fatalf("banner lacks %q:\n%s", want, out)
 				}
@@ -160,6 +160,8 @@ func TestServeBadFlagsExit2(t *testing.T) {
 		{"serve", "--lambda-retries", "3"},
 		{"serve", "--upload-method", "get"},
 		{"serve", "--log-format", "xml"},
+		{"serve", "--cors", "localhost:3000"},
+		{"serve", "--cors", "http://*.*.test"},
 		{"serve", "extra"},
 		{"bogus"},
 	} {

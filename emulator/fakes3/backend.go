@@ -28,6 +28,37 @@ type hooked struct {
 	notify Notify
 	now    func() time.Time
 	locks  [256]sync.Mutex
+	// completing counts the CompleteMultipartUpload requests in progress
+	// per bucket and key: gofakes3 stores the assembled object with
+	// PutObject, whose event must then be CompleteMultipartUpload.
+	completingMu sync.Mutex
+	completing   map[string]int
+}
+
+func completionKey(bucket, key string) string { return bucket + "\x00" + key }
+
+// beginCompletion marks a CompleteMultipartUpload of key until done runs.
+func (h *hooked) beginCompletion(bucket, key string) (done func()) {
+	id := completionKey(bucket, key)
+	h.completingMu.Lock()
+	if h.completing == nil {
+		h.completing = map[string]int{}
+	}
+	h.completing[id]++
+	h.completingMu.Unlock()
+	return func() {
+		h.completingMu.Lock()
+		if h.completing[id]--; h.completing[id] <= 0 {
+			delete(h.completing, id)
+		}
+		h.completingMu.Unlock()
+	}
+}
+
+func (h *hooked) isCompleting(bucket, key string) bool {
+	h.completingMu.Lock()
+	defer h.completingMu.Unlock()
+	return h.completing[completionKey(bucket, key)] > 0
 }
 
 // bodyStore is the optional capability of a backend that keeps a body
@@ -101,7 +132,11 @@ func (h *hooked) PutObject(bucket, key string, meta map[string]string, input io.
 	if err != nil {
 		return gofakes3.PutObjectResult{}, err
 	}
-	res, err := h.putBytes(write{eventName: s3event.ObjectCreatedPut, bucket: bucket, key: key, meta: meta, body: body, cond: cond})
+	event := s3event.ObjectCreatedPut
+	if h.isCompleting(bucket, key) {
+		event = s3event.ObjectCreatedCompleteMultipart
+	}
+	res, err := h.putBytes(write{eventName: event, bucket: bucket, key: key, meta: withChecksums(meta, body), body: body, cond: cond})
 	return gofakes3.PutObjectResult{VersionID: res.VersionID}, err
 }
 
@@ -137,6 +172,7 @@ func (h *hooked) putBytes(w write) (s3store.Written, error) {
 	if w.hash == nil {
 		w.hash = md5Of(w.body)
 	}
+	w.meta = storedMetadata(w.meta)
 	mu := h.lockKey(w.bucket, w.key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -167,6 +203,7 @@ func (h *hooked) emitCreated(eventName, bucket, key, requestID string, res s3sto
 // store reads both from one immutable version; the fallback holds the
 // source key's lock while it reads.
 func (h *hooked) copyObject(in s3store.CopyInput) (s3store.Written, error) {
+	in.Meta = storedMetadata(in.Meta)
 	if h.bodies == nil {
 		return h.copyByReading(in)
 	}

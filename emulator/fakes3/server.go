@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +63,12 @@ type Config struct {
 	// turns the check off (a negative rate only the rate).
 	BodyTimeout time.Duration
 	MinBodyRate int64
+	// CORSOrigins are the origins of the CORS configuration every bucket
+	// starts with (DefaultCORS); nil means any origin. NoCORS starts buckets
+	// with no configuration, as S3 does, so that preflights are refused
+	// until PutBucketCors.
+	CORSOrigins []string
+	NoCORS      bool
 }
 
 // Server is the fake S3 HTTP handler.
@@ -74,6 +82,10 @@ type Server struct {
 	log     zerolog.Logger
 	reqID   atomic.Uint64
 	stats   Stats
+
+	corsMu      sync.Mutex
+	cors        map[string]*CORSConfiguration // nil value: deleted
+	defaultCORS *CORSConfiguration
 }
 
 // Stats counts S3 requests by operation, for cost accounting.
@@ -105,8 +117,11 @@ func New(cfg Config) *Server {
 		cfg.MinBodyRate = DefaultMinBodyRate
 	}
 	ts := timeSource{cfg.Clock}
-	s := &Server{cfg: cfg, log: cfg.Logger,
+	s := &Server{cfg: cfg, log: cfg.Logger, cors: map[string]*CORSConfiguration{},
 		auth: &s3auth.Verifier{Creds: s3auth.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region, Service: "s3", SigV2: cfg.SigV2}}
+	if !cfg.NoCORS {
+		s.defaultCORS = DefaultCORS(cfg.CORSOrigins)
+	}
 	s.store = s3store.New(s3store.WithTimeSource(ts))
 	s.hooked, s.backend = wrapBackend(s.store, cfg.Notify, cfg.Clock.Now)
 	s.faker = gofakes3.New(s.backend,
@@ -149,6 +164,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.count(r)
 	pace(w, r, s.cfg.BodyTimeout, max(s.cfg.MinBodyRate, 0))
 	bucket, key := splitPath(r.URL.Path)
+	if r.Method == http.MethodOptions && bucket != "" {
+		// Browsers send preflights unsigned.
+		if err := s.preflight(w, r, bucket, key); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
+	s.setCORSHeaders(w, r, bucket)
+	if r.Method == http.MethodHead && key == "" && bucket != "" {
+		// HeadBucket tells SDKs the bucket's region (they redirect on it).
+		w.Header().Set("x-amz-bucket-region", s.cfg.Region)
+	}
 
 	if r.Method == http.MethodPost && key == "" && bucket != "" && isMultipart(r) {
 		if err := s.browserUpload(w, r, bucket, id); err != nil {
@@ -174,11 +201,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, id)
 		return
 	}
+	if key == "" && bucket != "" && r.URL.Query().Has("cors") {
+		if err := s.bucketCORS(w, r, bucket); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
+	if r.Method == http.MethodPut && key != "" && r.Header.Get("X-Amz-Copy-Source") != "" && !r.URL.Query().Has("uploadId") {
+		if err := s.copyObject(w, r, bucket, key); err != nil {
+			s.fail(w, r, err, id)
+		}
+		return
+	}
+	var sums *checksumTee
 	if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" {
+		carryHeaders(r.Header)
 		var ok bool
 		if w, ok = s.preparePut(w, r, id); !ok {
 			return
 		}
+		sums = teeChecksums(r)
+	}
+	if r.Method == http.MethodPost && key != "" && r.URL.Query().Has("uploadId") {
+		defer s.hooked.beginCompletion(bucket, key)()
+	}
+	if err := s.checkIfMatch(r, bucket, key); err != nil {
+		s.fail(w, r, err, id)
+		return
 	}
 	if r.Method == http.MethodHead && r.URL.Query().Get("versionId") != "" {
 		// gofakes3 answers HEAD with the current version whatever versionId
@@ -186,10 +235,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// HEAD response.
 		get := r.Clone(r.Context())
 		get.Method = http.MethodGet
-		s.faker.ServeHTTP(w, get)
+		s.serveFaker(w, get, id, nil)
 		return
 	}
-	s.faker.ServeHTTP(w, r)
+	s.serveFaker(w, r, id, sums)
+}
+
+func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string, sums *checksumTee) {
+	k := newFixedResponse(w, r, id)
+	k.sums = sums
+	k.onError = s.deleteMarkerError
+	s.faker.ServeHTTP(k, r)
+	k.finish()
 }
 
 func (s *Server) count(r *http.Request) {
@@ -225,6 +282,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, id stri
 	var se *s3auth.Error
 	if errors.As(err, &se) && se.Status == http.StatusForbidden {
 		s.stats.Denied.Add(1)
+	}
+	if se != nil && se.Field("Region") != "" {
+		// A request signed for another region: S3 names the bucket's, and
+		// SDKs and the AWS CLI retry with it.
+		w.Header().Set("x-amz-bucket-region", s.cfg.Region)
 	}
 	if !errors.As(err, &se) {
 		var ge gofakes3.Error
@@ -280,21 +342,50 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 	if err != nil {
 		return err
 	}
-	etag := `"` + res.ETag() + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Location", "/"+bucket+"/"+key)
 	if res.VersionID != "" {
 		w.Header().Set("x-amz-version-id", string(res.VersionID))
 	}
+	postSuccess(w, r, form, bucket, key, `"`+res.ETag()+`"`)
+	return nil
+}
+
+// postSuccess answers a stored POST as S3 does: 303 to
+// success_action_redirect with bucket, key and etag added to its query, or
+// success_action_status (204 by default; 201 with a PostResponse body),
+// with an absolute Location.
+func postSuccess(w http.ResponseWriter, r *http.Request, form *s3auth.PostForm, bucket, key, etag string) {
+	w.Header().Set("ETag", etag)
+	if to, ok := s3auth.SuccessRedirect(form); ok {
+		q := to.Query()
+		q.Set("bucket", bucket)
+		q.Set("key", key)
+		q.Set("etag", etag)
+		to.RawQuery = q.Encode()
+		w.Header().Set("Location", to.String())
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	location := objectURL(r, bucket, key)
+	w.Header().Set("Location", location)
 	status := s3auth.SuccessStatus(form)
 	if status == http.StatusCreated {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(status)
-		_ = xml.NewEncoder(w).Encode(postResponse{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: etag})
-		return nil
+		_ = xml.NewEncoder(w).Encode(postResponse{Location: location, Bucket: bucket, Key: key, ETag: etag})
+		return
 	}
 	w.WriteHeader(status)
-	return nil
+}
+
+// objectURL is the absolute path-style URL of an object on this server,
+// as the client addressed it.
+func objectURL(r *http.Request, bucket, key string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/" + bucket + "/" + key}
+	return u.String()
 }
 
 // readFile reads a POST's file whole. The request's length bounds the file,

@@ -588,3 +588,11 @@ func (v *verifyingReader) atEOF() error {
 	}
 	return io.EOF
 }
+
+// NewChecksum returns the hash S3 uses for a checksum header name such as
+// x-amz-checksum-crc32; ok is false for a name that is not a checksum
+// algorithm. S3 reports the sum in base64.
+func NewChecksum(name string) (h hash.Hash, ok bool) {
+	_, h, ok = newChecksum(name)
+	return h, ok
+}

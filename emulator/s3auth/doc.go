@@ -25,13 +25,9 @@
 // always refused.
 //
 // SigV4 signatures of presigned and header-signed requests are recomputed
-// with the AWS SDK for Go v2 signer rather than a hand-written
-// canonicaliser, so the emulator agrees with the SDK by construction. Known
-// limits of that choice:
-//
-//  1. A client that signs a header the SDK never signs (User-Agent, Expect,
-//     Transfer-Encoding, X-Amzn-Trace-Id) or signs "content-length: 0" cannot
-//     be verified and gets SignatureDoesNotMatch.
-//  2. Header-signed requests must carry X-Amz-Date; a request dated only by
-//     the Date header is checked for skew but fails signature verification.
+// from a canonical request built here from the specification (canonical.go):
+// every header SignedHeaders names is signed, User-Agent, Expect and
+// X-Amzn-Trace-Id included, which the AWS SDK signer would leave out. Tests
+// pin it to the SDK signer and to AWS's SigV4 test suite. A mismatch is
+// answered as S3 does, with StringToSign and CanonicalRequest in the body.
 package s3auth

@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -330,6 +331,25 @@ func SuccessStatus(form *PostForm) int {
 		}
 	}
 	return http.StatusNoContent
+}
+
+// SuccessRedirect returns the form's success_action_redirect (or its
+// older name, redirect) when it is an absolute http or https URL. S3
+// answers a successful POST that names one with 303 See Other to it, and
+// ignores a value that is not a URL.
+func SuccessRedirect(form *PostForm) (*url.URL, bool) {
+	if form == nil {
+		return nil, false
+	}
+	raw := strings.TrimSpace(form.Fields["success_action_redirect"])
+	if raw == "" {
+		raw = strings.TrimSpace(form.Fields["redirect"])
+	}
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
 }
 
 // Metadata returns the form fields S3 stores with the object, keyed by

@@ -1,19 +1,14 @@
 package s3auth
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Fixed SigV4 values.
@@ -272,37 +267,11 @@ func (v *Verifier) VerifyPresigned(r *http.Request, now time.Time) error {
 	if containsString(signed, "x-amz-content-sha256") {
 		payload = r.Header.Get("X-Amz-Content-Sha256")
 	}
-	q.Del("X-Amz-Signature")
-	c := cloneSigned(r, signed, q.Encode())
-	uri, _, err := sdkSigner.PresignHTTP(context.Background(), v.awsCreds(), c, payload, cred.Service, cred.Region, date)
-	if err != nil {
-		return ErrInvalidRequest("cannot compute signature: " + err.Error())
-	}
-	want := ""
-	if i := strings.LastIndex(uri, "X-Amz-Signature="); i >= 0 {
-		want = uri[i+len("X-Amz-Signature="):]
-	}
-	if want == "" || !equalConstantTime(strings.ToLower(sig), want) {
-		return ErrSignatureDoesNotMatch(cred.AccessKeyID, sig)
+	sv := newSigV4(r, r.URL.RawQuery, signed, payload, cred, date)
+	if want := v.signature(cred, sv.stringToSign); !equalConstantTime(strings.ToLower(sig), want) {
+		return ErrSignatureDoesNotMatchV4(cred.AccessKeyID, sv.stringToSign, sv.canonical, sig)
 	}
 	return nil
-}
-
-// sdkSigner recomputes signatures. One signer is shared because it caches
-// the derived signing key (four HMACs) per region, service, access key and
-// day; it is safe for concurrent use.
-var sdkSigner = v4.NewSigner(sdkSignerOptions)
-
-// sdkSignerOptions makes the SDK signer canonicalise as S3 does (no double
-// escaping of the path) and keeps every signed header a header: the client
-// already hoisted what it wanted into the query.
-func sdkSignerOptions(o *v4.SignerOptions) {
-	o.DisableURIPathEscaping = true
-	o.DisableHeaderHoisting = true
-}
-
-func (v *Verifier) awsCreds() aws.Credentials {
-	return aws.Credentials{AccessKeyID: v.Creds.AccessKeyID, SecretAccessKey: v.Creds.SecretAccessKey}
 }
 
 func errMultipleAuth() *Error {
@@ -331,48 +300,6 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// cloneSigned builds the request the client signed: r's method, host and
-// path exactly as sent, rawQuery, and only the signed headers. The SDK
-// signs whatever headers a request carries, so unsigned ones must not be in
-// the clone.
-func cloneSigned(r *http.Request, signed []string, rawQuery string) *http.Request {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	host := r.Host
-	if host == "" {
-		host = r.URL.Host
-	}
-	c := &http.Request{
-		Method: r.Method,
-		URL: &url.URL{
-			Scheme:   scheme,
-			Host:     host,
-			Path:     r.URL.Path,
-			RawPath:  r.URL.RawPath,
-			RawQuery: rawQuery,
-		},
-		Host:   host,
-		Header: make(http.Header, len(signed)),
-	}
-	for _, h := range signed {
-		switch h {
-		case "host":
-			continue
-		case "content-length":
-			if r.ContentLength > 0 {
-				c.ContentLength = r.ContentLength
-			}
-			continue
-		}
-		if vals := r.Header.Values(h); len(vals) > 0 {
-			c.Header[textproto.CanonicalMIMEHeaderKey(h)] = append([]string(nil), vals...)
-		}
-	}
-	return c
 }
 
 // authorization is a parsed SigV4 Authorization header.
@@ -506,16 +433,9 @@ func (v *Verifier) VerifyHeader(r *http.Request, now time.Time) error {
 	if d := now.Sub(t); d > MaxClockSkew || d < -MaxClockSkew {
 		return ErrRequestTimeTooSkewed(raw, now)
 	}
-	c := cloneSigned(r, auth.SignedHeaders, r.URL.RawQuery)
-	if err := sdkSigner.SignHTTP(context.Background(), v.awsCreds(), c, payload, auth.Credential.Service, auth.Credential.Region, t); err != nil {
-		return ErrInvalidRequest("cannot compute signature: " + err.Error())
-	}
-	want := ""
-	if _, s, ok := strings.Cut(c.Header.Get("Authorization"), "Signature="); ok {
-		want = s
-	}
-	if want == "" || !equalConstantTime(strings.ToLower(auth.Signature), want) {
-		return ErrSignatureDoesNotMatch(auth.Credential.AccessKeyID, auth.Signature)
+	sv := newSigV4(r, r.URL.RawQuery, auth.SignedHeaders, payload, auth.Credential, t)
+	if want := v.signature(auth.Credential, sv.stringToSign); !equalConstantTime(strings.ToLower(auth.Signature), want) {
+		return ErrSignatureDoesNotMatchV4(auth.Credential.AccessKeyID, sv.stringToSign, sv.canonical, auth.Signature)
 	}
 	return nil
 }

@@ -18,12 +18,13 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// The verifier recomputes signatures with the AWS SDK v2 signer, which never
-// signs User-Agent (see doc.go). These tests sign by hand, following the
-// SigV4 specification, to show what a client that does sign User-Agent gets:
-// SignatureDoesNotMatch, although its signature is valid. Each case first
-// checks the hand signer against the SDK on the same request without
-// User-Agent, so a wrong hand signature cannot pass for the limitation.
+// The AWS SDK v2 signer never signs User-Agent, Expect or X-Amzn-Trace-Id;
+// other clients do, and S3 verifies whatever SignedHeaders names. These
+// tests sign by hand, following the SigV4 specification, and require the
+// verifier to accept such a signature (issue 13 reversed the limitation
+// these tests used to pin). Each case first checks the hand signer against
+// the SDK on the same request without those headers, so a wrong hand
+// signature cannot pass.
 
 const (
 	uaSigned  = "aws-cli/2.15.0 Python/3.11.6 Linux/6.8.0 exe/x86_64.ubuntu.24 command/s3.cp"
@@ -144,6 +145,11 @@ func wantSignatureMismatch(t *testing.T, err error) {
 	if e.Code != "SignatureDoesNotMatch" || e.Status != http.StatusForbidden {
 		t.Fatalf("got %s (status %d), want SignatureDoesNotMatch (403)", e.Code, e.Status)
 	}
+	// What a user debugging a signer needs, as S3 sends it.
+	if sts := e.Field("StringToSign"); !strings.HasPrefix(sts, "AWS4-HMAC-SHA256\n") || e.Field("CanonicalRequest") == "" ||
+		e.Field("CanonicalRequestBytes") == "" || e.Field("SignatureProvided") == "" {
+		t.Fatalf("SignatureDoesNotMatch lacks StringToSign/CanonicalRequest: %+v", e.Extra)
+	}
 }
 
 // TestHandSigV4MatchesAWSTestSuite pins the hand signer to the get-vanilla
@@ -163,7 +169,8 @@ func TestHandSigV4MatchesAWSTestSuite(t *testing.T) {
 }
 
 // TestVerifyHeaderSignedUserAgent: a header-signed PUT whose SignedHeaders
-// include user-agent is refused with SignatureDoesNotMatch.
+// include user-agent, expect and x-amzn-trace-id verifies; a tampered
+// value of one of them does not.
 func TestVerifyHeaderSignedUserAgent(t *testing.T) {
 	v := testVerifier()
 	body := []byte("one-time upload body")
@@ -216,18 +223,26 @@ func TestVerifyHeaderSignedUserAgent(t *testing.T) {
 		t.Fatalf("hand-signed request without user-agent: %v", err)
 	}
 
-	// The same request with user-agent signed too: a valid signature, refused.
+	// The same request with user-agent, expect and x-amzn-trace-id signed.
 	hand.headers["user-agent"] = uaSigned
+	hand.headers["expect"] = "100-continue"
+	hand.headers["x-amzn-trace-id"] = "Root=1-5759e988-bd862e3fe1be46a994272793"
+	req.Header.Set("Expect", "100-continue")
+	req.Header.Set("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
 	auth := hand.authorization()
-	if !strings.Contains(auth, "SignedHeaders=content-length;host;user-agent;x-amz-content-sha256;x-amz-date,") {
+	if !strings.Contains(auth, "SignedHeaders=content-length;expect;host;user-agent;x-amz-content-sha256;x-amz-date;x-amzn-trace-id,") {
 		t.Fatalf("Authorization %s", auth)
 	}
+	if err := send(auth); err != nil {
+		t.Fatalf("a valid signature over user-agent, expect and x-amzn-trace-id: %v", err)
+	}
+	req.Header.Set("User-Agent", uaSigned+" tampered")
 	wantSignatureMismatch(t, send(auth))
 }
 
 // TestVerifyPresignedSignedUserAgent: a presigned PUT whose
-// X-Amz-SignedHeaders include user-agent is refused with
-// SignatureDoesNotMatch.
+// X-Amz-SignedHeaders include user-agent verifies when the request sends
+// that User-Agent, and not with another.
 func TestVerifyPresignedSignedUserAgent(t *testing.T) {
 	v := testVerifier()
 	body := []byte("one-time upload body")
@@ -284,11 +299,17 @@ func TestVerifyPresignedSignedUserAgent(t *testing.T) {
 		t.Fatalf("hand-presigned URL without user-agent: %v", err)
 	}
 
-	// The same URL with user-agent signed too: a valid signature, refused.
+	// The same URL with user-agent signed too: valid while the request
+	// sends that User-Agent.
 	hand.headers["user-agent"] = uaSigned
 	handURL = hand.presignedURL(testHost, uaExpires)
 	if hu, _ := url.Parse(handURL); hu.Query().Get("X-Amz-SignedHeaders") != "host;user-agent" {
 		t.Fatalf("URL %s", handURL)
 	}
-	wantSignatureMismatch(t, send(handURL))
+	if err := send(handURL); err != nil {
+		t.Fatalf("a valid presigned URL that signs user-agent: %v", err)
+	}
+	h := http.Header{}
+	h.Set("User-Agent", "curl/8.5.0")
+	wantSignatureMismatch(t, v.VerifyPresigned(serverRequest(http.MethodPut, handURL, h, body), now))
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/uploadonce/uploadonce/loadtest/client"
+)
+
+// These tests run the clients most users have, boto3 and the AWS CLI,
+// against serve, one per behaviour issue 13 found broken.
+
+// awsCLIRegion runs the AWS CLI against base signed for region.
+func awsCLIRegion(t *testing.T, aws, base, region string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(aws, append([]string{"--endpoint-url", base}, args...)...)
+	cmd.Env = append(awsEnv("uploadonce-secret"), "AWS_DEFAULT_REGION="+region)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestAWSCLIOtherRegion: with AWS_DEFAULT_REGION=eu-west-1, a common
+// setting, the AWS CLI signs for the wrong region; S3 answers 400 with
+// x-amz-bucket-region and the CLI retries in us-east-1.
+func TestAWSCLIOtherRegion(t *testing.T) {
+	aws := requireTool(t, "aws", "--version")
+	base := serveForTest(t, "--strategy", "versioning")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(src, []byte("regional bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := awsCLIRegion(t, aws, base, "us-east-1", "s3", "cp", src, "s3://uploadonce/r/in.txt", "--no-progress"); err != nil {
+		t.Fatalf("upload: %v\n%s", err, out)
+	}
+	back := filepath.Join(dir, "back.txt")
+	for _, args := range [][]string{
+		{"s3", "cp", "s3://uploadonce/r/in.txt", back, "--no-progress"},
+		{"s3api", "head-object", "--bucket", "uploadonce", "--key", "r/in.txt"},
+		{"s3api", "head-bucket", "--bucket", "uploadonce"},
+		{"s3", "cp", src, "s3://uploadonce/r/in2.txt", "--no-progress"},
+	} {
+		if out, err := awsCLIRegion(t, aws, base, "eu-west-1", args...); err != nil {
+			t.Errorf("eu-west-1 %v: %v\n%s", args, err, out)
+		}
+	}
+	if got, err := os.ReadFile(back); err != nil || string(got) != "regional bytes" {
+		t.Errorf("downloaded %q, %v", got, err)
+	}
+}
+
+// TestAWSCLICopiesAcceptedObject: the versioning strategy's accepted copy
+// has a Last-Modified, so aws s3 cp of accepted/<name> works.
+func TestAWSCLICopiesAcceptedObject(t *testing.T) {
+	aws := requireTool(t, "aws", "--version")
+	base := serveForTest(t, "--strategy", "versioning", "--api-key", "k")
+	c := client.New(base+"/Prod/getpresignedurl", "k", 1)
+	ctx := context.Background()
+	g, err := c.Issue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Upload(ctx, g, []byte("accepted bytes")); err != nil || res.Status != 204 {
+		t.Fatalf("upload %+v %v", res, err)
+	}
+	name := strings.TrimPrefix(g.Key, "uploads/")
+	back := filepath.Join(t.TempDir(), "accepted.bin")
+	var out string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err = awsCLIRegion(t, aws, base, "us-east-1", "s3", "cp", "s3://uploadonce/accepted/"+name, back, "--no-progress"); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("aws s3 cp accepted/%s: %v\n%s", name, err, out)
+	}
+	if got, _ := os.ReadFile(back); string(got) != "accepted bytes" {
+		t.Fatalf("accepted copy %q", got)
+	}
+}
+
+// boto3Fidelity checks, with boto3's defaults (flexible checksums on),
+// each behaviour that broke boto3. It prints one line per check: "ok NAME"
+// or "FAIL NAME: why".
+const boto3Fidelity = `
+import sys, boto3, botocore
+from botocore.exceptions import ClientError
+endpoint = sys.argv[1]
+def client(region="us-east-1"):
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region,
+        aws_access_key_id="uploadonce", aws_secret_access_key="uploadonce-secret")
+s3 = client()
+b = "uploadonce"
+def check(name, f):
+    try:
+        why = f()
+        print(("FAIL %s: %s" % (name, why)) if why else ("ok " + name))
+    except Exception as e:
+        print("FAIL %s: %s %s" % (name, type(e).__name__, e))
+
+big = bytes(range(256)) * 4096
+put = s3.put_object(Bucket=b, Key="f/big", Body=big, Metadata={"Owner": "me"}, CacheControl="max-age=5", ContentLanguage="en")
+check("put echoes crc32", lambda: None if put.get("ChecksumCRC32") else put)
+check("put echoes sha256", lambda: None if s3.put_object(Bucket=b, Key="f/s", Body=b"x", ChecksumAlgorithm="SHA256").get("ChecksumSHA256") else "none")
+def ranged():
+    got = s3.get_object(Bucket=b, Key="f/big", Range="bytes=100-199")["Body"].read()
+    return None if got == big[100:200] else got
+check("ranged get", ranged)
+def download():
+    s3.download_file(b, "f/big", sys.argv[2])
+    return None if open(sys.argv[2], "rb").read() == big else "bytes differ"
+check("download_file", download)
+def not_modified():
+    etag = s3.head_object(Bucket=b, Key="f/big")["ETag"]
+    try:
+        s3.get_object(Bucket=b, Key="f/big", IfNoneMatch=etag)
+    except ClientError as e:
+        return None if e.response["ResponseMetadata"]["HTTPStatusCode"] == 304 else e
+    return "no 304"
+check("304", not_modified)
+def if_match():
+    try:
+        s3.get_object(Bucket=b, Key="f/big", IfMatch='"0000"')
+    except ClientError as e:
+        return None if e.response["Error"]["Code"] == "PreconditionFailed" else e.response["Error"]
+    return "200"
+check("if-match 412", if_match)
+def metadata():
+    h = s3.head_object(Bucket=b, Key="f/big")
+    want = ({"owner": "me"}, "max-age=5", "en", "binary/octet-stream")
+    got = (h.get("Metadata"), h.get("CacheControl"), h.get("ContentLanguage"), h.get("ContentType"))
+    return None if got == want else got
+check("metadata", metadata)
+def error_body():
+    try:
+        s3.get_object(Bucket=b, Key="f/none")
+    except ClientError as e:
+        err, meta = e.response["Error"], e.response["ResponseMetadata"]
+        ok = err.get("Code") == "NoSuchKey" and err.get("Key") == "f/none" and err.get("Message") and \
+            meta.get("RequestId") and meta["HTTPHeaders"].get("content-type") == "application/xml"
+        return None if ok else (err, meta)
+    return "found"
+check("error body", error_body)
+def copy_version():
+    v1 = s3.put_object(Bucket=b, Key="f/v", Body=b"one", ContentDisposition="inline")["VersionId"]
+    s3.put_object(Bucket=b, Key="f/v", Body=b"two")
+    s3.copy_object(Bucket=b, Key="f/w", CopySource={"Bucket": b, "Key": "f/v", "VersionId": v1},
+        MetadataDirective="REPLACE", Metadata={"k": "v"})
+    o = s3.get_object(Bucket=b, Key="f/w")
+    got = (o["Body"].read(), o.get("Metadata"), o.get("ContentDisposition"))
+    return None if got == (b"one", {"k": "v"}, None) else got
+check("copy version replace", copy_version)
+def delete_marker():
+    s3.delete_object(Bucket=b, Key="f/v")
+    try:
+        s3.get_object(Bucket=b, Key="f/v")
+    except ClientError as e:
+        h = e.response["ResponseMetadata"]["HTTPHeaders"]
+        return None if h.get("x-amz-delete-marker") == "true" else h
+    return "found"
+check("delete marker", delete_marker)
+def other_region():
+    h = client("eu-west-1").head_object(Bucket=b, Key="f/big")
+    return None if h["ContentLength"] == len(big) else h
+check("eu-west-1 client", other_region)
+`
+
+func TestBoto3S3Fidelity(t *testing.T) {
+	py := requireBoto3(t)
+	base := serveForTest(t, "--strategy", "versioning")
+	cmd := exec.Command(py, "-c", boto3Fidelity, base, filepath.Join(t.TempDir(), "download.bin"))
+	cmd.Env = awsEnv("uploadonce-secret")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("boto3: %v\n%s\n%s", err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 11 {
+		t.Errorf("%d checks ran, want 11:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "ok ") {
+			t.Error(l)
+		}
+	}
+}
