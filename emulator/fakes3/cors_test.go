@@ -21,8 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/uploadonce/uploadonce/emulator/fakes3"
+	"github.com/uploadonce/uploadonce/emulator/internal/browsertest"
 	"github.com/uploadonce/uploadonce/emulator/onetime"
-	"github.com/uploadonce/uploadonce/internal/browsertest"
 )
 
 // preflightReq sends an unsigned OPTIONS as a browser does.

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/chromedp/chromedp"
 
-	"github.com/uploadonce/uploadonce/internal/browsertest"
+	"github.com/uploadonce/uploadonce/emulator/internal/browsertest"
 )
 
 var redirectForm = template.Must(template.New("f").Parse(`<!doctype html><html><body>

@@ -16,9 +16,9 @@ import (
 
 	"github.com/uploadonce/uploadonce/emulator"
 	"github.com/uploadonce/uploadonce/emulator/clock"
+	"github.com/uploadonce/uploadonce/emulator/internal/browsertest"
 	"github.com/uploadonce/uploadonce/emulator/memcached"
 	"github.com/uploadonce/uploadonce/emulator/uploadpage"
-	"github.com/uploadonce/uploadonce/internal/browsertest"
 )
 
 func startStack(t *testing.T) *emulator.Running {
