@@ -111,12 +111,8 @@ func WithCacheWrapper(f func(onetime.Cache) onetime.Cache) Option {
 // start); a cancelled or timed-out run returns a partial Result and no
 // error.
 func Run(ctx context.Context, p plan.Plan, opts ...Option) (*Result, error) {
-	o := options{log: zerolog.Nop(), drain: DefaultDrain}
-	for _, f := range opts {
-		f(&o)
-	}
-	p = p.WithDefaults()
-	if err := p.Validate(); err != nil {
+	p, o, err := prepare(p, opts)
+	if err != nil {
 		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -126,26 +122,36 @@ func Run(ctx context.Context, p plan.Plan, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return runOn(ctx, p, o, tgt)
+}
+
+// runOn runs the prepared plan against tgt and closes it.
+func runOn(ctx context.Context, p plan.Plan, o options, tgt target.Target) (*Result, error) {
 	e := newEngine(p, o, tgt)
 	defer e.close()
 	return e.execute(ctx)
+}
+
+// prepare applies opts and fills and validates p: what Run and RunTarget
+// share before they have a target.
+func prepare(p plan.Plan, opts []Option) (plan.Plan, options, error) {
+	o := options{log: zerolog.Nop(), drain: DefaultDrain}
+	for _, f := range opts {
+		f(&o)
+	}
+	p = p.WithDefaults()
+	return p, o, p.Validate()
 }
 
 // RunTarget runs p against a stack the caller started or reached (a
 // target.Remote): the plan's stack section only says what that stack runs.
 // The target is closed at the end.
 func RunTarget(ctx context.Context, p plan.Plan, tgt target.Target, opts ...Option) (*Result, error) {
-	o := options{log: zerolog.Nop(), drain: DefaultDrain}
-	for _, f := range opts {
-		f(&o)
-	}
-	p = p.WithDefaults()
-	if err := p.Validate(); err != nil {
+	p, o, err := prepare(p, opts)
+	if err != nil {
 		return nil, err
 	}
-	e := newEngine(p, o, tgt)
-	defer e.close()
-	return e.execute(ctx)
+	return runOn(ctx, p, o, tgt)
 }
 
 // close closes the target. Connections the client dialed but never used
