@@ -22,6 +22,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	github.com/testcontainers/testcontainers-go v0.45.0
+	github.com/valyala/fastjson v1.6.10
 	gonum.org/v1/plot v0.17.0
 )
 

@@ -84,3 +84,26 @@ func BenchmarkVerifyPostV2(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodePolicy decodes the policy an SDK presigned POST carries,
+// with DecodePolicy and with the encoding/json decoder it replaced.
+func BenchmarkDecodePolicy(b *testing.B) {
+	_, vals := presignPost(b, "uploads/bench", nil, time.Minute)
+	policy := vals["Policy"]
+	if policy == "" {
+		policy = vals["policy"]
+	}
+	for _, d := range []struct {
+		name   string
+		decode func(string) (*Policy, error)
+	}{{"onepass", DecodePolicy}, {"encoding-json", decodePolicyStd}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.decode(policy); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -111,13 +111,19 @@ func canonicalHeaderValue(r *http.Request, name string) string {
 // four HMACs a request otherwise.
 var signingKeys sync.Map
 
-func (v *Verifier) signature(cred credential, stringToSign string) string {
+// signingKey is cred's derived key, from the cache when it is there.
+func (v *Verifier) signingKey(cred credential) []byte {
 	id := v.Creds.SecretAccessKey + "\x00" + cred.Date + "\x00" + cred.Region + "\x00" + cred.Service
 	k, ok := signingKeys.Load(id)
 	if !ok {
 		k, _ = signingKeys.LoadOrStore(id, SigningKey(v.Creds.SecretAccessKey, cred.Date, cred.Region, cred.Service))
 	}
-	m := hmac.New(sha256.New, k.([]byte))
+	return k.([]byte)
+}
+
+// signature is stringToSign's SigV4 signature with cred's key, in hex.
+func (v *Verifier) signature(cred credential, stringToSign string) string {
+	m := hmac.New(sha256.New, v.signingKey(cred))
 	m.Write([]byte(stringToSign))
 	return hex.EncodeToString(m.Sum(nil))
 }

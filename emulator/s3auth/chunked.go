@@ -425,7 +425,7 @@ func (v *Verifier) PrepareBody(r *http.Request) (io.Reader, int64, error) {
 	}
 	c := auth.Credential
 	return prepareBody(r, &ChunkSigning{
-		Key:   SigningKey(v.Creds.SecretAccessKey, c.Date, c.Region, c.Service),
+		Key:   v.signingKey(c),
 		Date:  date,
 		Scope: c.scope(),
 		Seed:  auth.Signature,

@@ -2,10 +2,12 @@ package s3auth
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // Condition operators of a POST policy.
@@ -44,113 +46,174 @@ type Policy struct {
 	Encoded string
 }
 
+// policyParsers reuse their buffers across requests; a policy is decoded
+// in one pass over its JSON.
+var policyParsers fastjson.ParserPool
+
 // DecodePolicy decodes a POST policy: base64, then JSON
 // {"expiration": "...", "conditions": [...]}. Every failure is 400
 // InvalidPolicyDocument with a message naming what was wrong.
 func DecodePolicy(b64 string) (*Policy, error) {
-	compact := strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
-			return -1
+	raw, err := decodePolicyBase64(b64)
+	if err != nil {
+		return nil, err
+	}
+	// The parser takes control characters in strings and any bytes; JSON
+	// and S3 take neither.
+	if !utf8.Valid(raw) || fastjson.ValidateBytes(raw) != nil {
+		return nil, ErrInvalidPolicyDocument("Invalid JSON.")
+	}
+	parser := policyParsers.Get()
+	defer policyParsers.Put(parser)
+	doc, err := parser.ParseBytes(raw)
+	if err != nil {
+		return nil, ErrInvalidPolicyDocument("Invalid JSON.")
+	}
+	obj, err := doc.Object()
+	if err != nil {
+		return nil, ErrInvalidPolicyDocument("Invalid JSON.")
+	}
+	var exp, conds *fastjson.Value
+	var unexpected string
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		// A repeated name: the last one counts, as with encoding/json.
+		switch string(k) {
+		case "expiration":
+			exp = v
+		case "conditions":
+			conds = v
+		default:
+			if unexpected == "" {
+				unexpected = string(k)
+			}
 		}
-		return r
-	}, b64)
+	})
+	if unexpected != "" {
+		return nil, ErrInvalidPolicyDocument("Unexpected field " + strconv.Quote(clip(unexpected)) + " in policy document.")
+	}
+	p := &Policy{Encoded: b64}
+	if p.Expiration, err = decodeExpiration(exp); err != nil {
+		return nil, err
+	}
+	if conds == nil {
+		return nil, ErrInvalidPolicyDocument("Policy missing conditions.")
+	}
+	list, err := conds.Array()
+	if err != nil {
+		return nil, ErrInvalidPolicyDocument("Invalid 'conditions' value: must be a list.")
+	}
+	p.Conditions = make([]Condition, 0, len(list))
+	for _, c := range list {
+		cond, err := decodeCondition(c)
+		if err != nil {
+			return nil, err
+		}
+		p.Conditions = append(p.Conditions, cond)
+	}
+	return p, nil
+}
+
+// decodePolicyBase64 decodes the policy field, padded or not, ignoring the
+// line breaks and spaces some encoders insert.
+func decodePolicyBase64(b64 string) ([]byte, error) {
+	compact := b64
+	if strings.ContainsAny(b64, "\r\n \t") {
+		compact = strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
+				return -1
+			}
+			return r
+		}, b64)
+	}
 	raw, err := base64.StdEncoding.DecodeString(compact)
 	if err != nil {
 		if raw, err = base64.RawStdEncoding.DecodeString(compact); err != nil {
 			return nil, ErrInvalidPolicyDocument("Policy is not valid base64.")
 		}
 	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, ErrInvalidPolicyDocument("Invalid JSON.")
-	}
-	for k := range doc {
-		if k != "expiration" && k != "conditions" {
-			return nil, ErrInvalidPolicyDocument("Unexpected field " + strconv.Quote(clip(k)) + " in policy document.")
-		}
-	}
-	p := &Policy{Encoded: b64}
-	expRaw, ok := doc["expiration"]
-	if !ok {
-		return nil, ErrInvalidPolicyDocument("Policy missing expiration.")
-	}
-	var exp string
-	if err := json.Unmarshal(expRaw, &exp); err != nil {
-		return nil, ErrInvalidPolicyDocument("Invalid 'expiration' value: must be a string.")
-	}
-	if p.Expiration, err = time.Parse(time.RFC3339Nano, exp); err != nil {
-		return nil, ErrInvalidPolicyDocument("Invalid 'expiration' value: '" + clip(exp) + "'")
-	}
-	condRaw, ok := doc["conditions"]
-	if !ok {
-		return nil, ErrInvalidPolicyDocument("Policy missing conditions.")
-	}
-	var conds []json.RawMessage
-	if err := json.Unmarshal(condRaw, &conds); err != nil {
-		return nil, ErrInvalidPolicyDocument("Invalid 'conditions' value: must be a list.")
-	}
-	for _, c := range conds {
-		cond, err := decodeCondition(c)
-		if err != nil {
-			return nil, err
-		}
-		p.Conditions = append(p.Conditions, cond...)
-	}
-	return p, nil
+	return raw, nil
 }
 
-func decodeCondition(raw json.RawMessage) ([]Condition, error) {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) == nil {
-		if len(obj) != 1 {
-			return nil, ErrInvalidPolicyDocument("Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.")
-		}
-		for k, v := range obj {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				return nil, ErrInvalidPolicyDocument("Invalid Simple-Condition: value of " + strconv.Quote(clip(k)) + " must be a string.")
-			}
-			return []Condition{{Op: OpEq, Field: strings.ToLower(strings.TrimPrefix(k, "$")), Value: s}}, nil
-		}
+func decodeExpiration(v *fastjson.Value) (time.Time, error) {
+	if v == nil {
+		return time.Time{}, ErrInvalidPolicyDocument("Policy missing expiration.")
 	}
-	var arr []json.RawMessage
-	if json.Unmarshal(raw, &arr) != nil {
-		return nil, ErrInvalidPolicyDocument("Invalid condition " + strconv.Quote(clip(string(raw))) + ": must be an object or a list.")
+	exp, err := v.StringBytes()
+	if err != nil {
+		return time.Time{}, ErrInvalidPolicyDocument("Invalid 'expiration' value: must be a string.")
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(exp))
+	if err != nil {
+		return time.Time{}, ErrInvalidPolicyDocument("Invalid 'expiration' value: '" + clip(string(exp)) + "'")
+	}
+	return t, nil
+}
+
+func decodeCondition(v *fastjson.Value) (Condition, error) {
+	if obj, err := v.Object(); err == nil {
+		return decodeSimpleCondition(obj)
+	}
+	invalid := func(why string) error {
+		return ErrInvalidPolicyDocument("Invalid condition " + strconv.Quote(clip(v.String())) + why)
+	}
+	arr, err := v.Array()
+	if err != nil {
+		return Condition{}, invalid(": must be an object or a list.")
 	}
 	if len(arr) != 3 {
-		return nil, ErrInvalidPolicyDocument("Invalid condition " + strconv.Quote(clip(string(raw))) + ": a list condition must have 3 elements.")
+		return Condition{}, invalid(": a list condition must have 3 elements.")
 	}
-	var op string
-	if json.Unmarshal(arr[0], &op) != nil {
-		return nil, ErrInvalidPolicyDocument("Invalid condition " + strconv.Quote(clip(string(raw))) + ": the operation must be a string.")
+	opb, err := arr[0].StringBytes()
+	if err != nil {
+		return Condition{}, invalid(": the operation must be a string.")
 	}
-	switch op = strings.ToLower(op); op {
+	switch op := strings.ToLower(string(opb)); op {
 	case OpEq, OpStartsWith:
-		var field, val string
-		if json.Unmarshal(arr[1], &field) != nil || json.Unmarshal(arr[2], &val) != nil {
-			return nil, ErrInvalidPolicyDocument("Invalid condition " + strconv.Quote(clip(string(raw))) + ": field and value must be strings.")
+		field, err1 := arr[1].StringBytes()
+		val, err2 := arr[2].StringBytes()
+		if err1 != nil || err2 != nil {
+			return Condition{}, invalid(": field and value must be strings.")
 		}
-		if !strings.HasPrefix(field, "$") || len(field) < 2 {
-			return nil, ErrInvalidPolicyDocument("Invalid condition " + strconv.Quote(clip(string(raw))) + ": the field must start with '$'.")
+		if len(field) < 2 || field[0] != '$' {
+			return Condition{}, invalid(": the field must start with '$'.")
 		}
-		return []Condition{{Op: op, Field: strings.ToLower(field[1:]), Value: val}}, nil
+		return Condition{Op: op, Field: strings.ToLower(string(field[1:])), Value: string(val)}, nil
 	case OpContentLengthRange:
 		lo, ok1 := jsonInt(arr[1])
 		hi, ok2 := jsonInt(arr[2])
 		if !ok1 || !ok2 || lo < 0 || hi < lo {
-			return nil, ErrInvalidPolicyDocument("Invalid content-length-range " + strconv.Quote(clip(string(raw))) + ": need two integers 0 <= min <= max.")
+			return Condition{}, ErrInvalidPolicyDocument("Invalid content-length-range " + strconv.Quote(clip(v.String())) + ": need two integers 0 <= min <= max.")
 		}
-		return []Condition{{Op: op, Min: lo, Max: hi}}, nil
+		return Condition{Op: op, Min: lo, Max: hi}, nil
+	default:
+		return Condition{}, ErrInvalidPolicyDocument("Invalid condition operation " + strconv.Quote(clip(op)) + ".")
 	}
-	return nil, ErrInvalidPolicyDocument("Invalid condition operation " + strconv.Quote(clip(op)) + ".")
+}
+
+// decodeSimpleCondition reads {"field": "value"}, an exact match.
+func decodeSimpleCondition(obj *fastjson.Object) (Condition, error) {
+	if obj.Len() != 1 {
+		return Condition{}, ErrInvalidPolicyDocument("Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.")
+	}
+	var c Condition
+	var err error
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		s, serr := v.StringBytes()
+		if serr != nil {
+			err = ErrInvalidPolicyDocument("Invalid Simple-Condition: value of " + strconv.Quote(clip(string(k))) + " must be a string.")
+			return
+		}
+		c = Condition{Op: OpEq, Field: strings.ToLower(strings.TrimPrefix(string(k), "$")), Value: string(s)}
+	})
+	return c, err
 }
 
 // jsonInt reads an integer given as a JSON number or a numeric string, as
 // policies from different SDKs carry content-length-range either way.
-func jsonInt(raw json.RawMessage) (int64, bool) {
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		s = string(raw)
+func jsonInt(v *fastjson.Value) (int64, bool) {
+	s := string(v.MarshalTo(nil))
+	if b, err := v.StringBytes(); err == nil {
+		s = string(b)
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	return n, err == nil

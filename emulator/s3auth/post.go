@@ -1,7 +1,6 @@
 package s3auth
 
 import (
-	"encoding/hex"
 	"errors"
 	"io"
 	"mime"
@@ -260,8 +259,7 @@ func (v *Verifier) verifyPostSigV4(f map[string]string) error {
 	}); err != nil {
 		return err
 	}
-	key := SigningKey(v.Creds.SecretAccessKey, cred.Date, cred.Region, cred.Service)
-	want := hex.EncodeToString(hmacSHA256(key, f["policy"]))
+	want := v.signature(cred, f["policy"])
 	if !equalConstantTime(strings.ToLower(f["x-amz-signature"]), want) {
 		return ErrSignatureDoesNotMatch(cred.AccessKeyID, f["x-amz-signature"])
 	}
