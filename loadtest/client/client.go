@@ -9,7 +9,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // Client issues and uploads. The zero value is not usable; use New.
@@ -75,7 +76,7 @@ func (c *Client) Issue(ctx context.Context) (Grant, error) {
 		return Grant{}, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := readBody(resp, 1<<20)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -85,38 +86,67 @@ func (c *Client) Issue(ctx context.Context) (Grant, error) {
 	return ParseGrant(body)
 }
 
-// ParseGrant reads either {"url": {"url", "fields"}} (POST) or
-// {"url": "...", "method": "PUT", "headers": {...}} (PUT).
-func ParseGrant(body []byte) (Grant, error) {
-	var raw struct {
-		URL     json.RawMessage   `json:"url"`
-		Method  string            `json:"method"`
-		Headers map[string]string `json:"headers"`
-		Key     string            `json:"key"`
-		Expires time.Time         `json:"expires"`
+// grantParsers reuse their buffers across issue responses.
+var grantParsers fastjson.ParserPool
+
+// readBody reads at most limit bytes of resp's body, in one buffer of its
+// length when the response gives one.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
+}
+
+// ParseGrant reads either {"url": {"url", "fields"}} (POST) or
+// {"url": "...", "method": "PUT", "headers": {...}} (PUT), in one pass.
+func ParseGrant(body []byte) (Grant, error) {
+	if err := fastjson.ValidateBytes(body); err != nil {
 		return Grant{}, fmt.Errorf("issue response is not JSON: %w", err)
 	}
-	g := Grant{Key: raw.Key, Expires: raw.Expires, Headers: raw.Headers}
-	// "url" is an object for POST and a string for PUT; its first byte says
-	// which, so only one decode runs (a RawMessage starts at its value).
-	u := raw.URL
-	switch {
-	case len(u) > 0 && u[0] == '{':
-		var post struct {
-			URL    string            `json:"url"`
-			Fields map[string]string `json:"fields"`
+	p := grantParsers.Get()
+	defer grantParsers.Put(p)
+	doc, err := p.ParseBytes(body)
+	if err != nil {
+		return Grant{}, fmt.Errorf("issue response is not JSON: %w", err)
+	}
+	if doc.Type() != fastjson.TypeObject {
+		return Grant{}, fmt.Errorf("issue response is not a JSON object but %s", doc.Type())
+	}
+	var g Grant
+	if g.Key, err = optString(doc, "key"); err != nil {
+		return Grant{}, err
+	}
+	if g.Headers, err = stringMap(doc.Get("headers"), "headers"); err != nil {
+		return Grant{}, err
+	}
+	if exp := doc.Get("expires"); exp != nil && exp.Type() != fastjson.TypeNull {
+		s, err := exp.StringBytes()
+		if err == nil {
+			g.Expires, err = time.Parse(time.RFC3339, string(s))
 		}
-		if err := json.Unmarshal(u, &post); err != nil || post.URL == "" {
+		if err != nil {
+			return Grant{}, fmt.Errorf(`issue response's "expires" is not an RFC 3339 time: %s`, exp)
+		}
+	}
+	// "url" is an object for POST and a string for PUT.
+	switch u := doc.Get("url"); {
+	case u != nil && u.Type() == fastjson.TypeObject:
+		url, err := optString(u, "url")
+		if err != nil || url == "" {
 			return Grant{}, errors.New(`issue response has no "url"`)
 		}
-		g.Method, g.URL, g.Fields = http.MethodPost, post.URL, post.Fields
-		if g.Key == "" {
-			g.Key = post.Fields["key"]
+		if g.Fields, err = stringMap(u.Get("fields"), "fields"); err != nil {
+			return Grant{}, err
 		}
-	case len(u) > 0 && u[0] == '"':
-		if err := json.Unmarshal(u, &g.URL); err != nil || g.URL == "" {
+		g.Method, g.URL = http.MethodPost, url
+		if g.Key == "" {
+			g.Key = g.Fields["key"]
+		}
+	case u != nil && u.Type() == fastjson.TypeString:
+		if g.URL = string(u.GetStringBytes()); g.URL == "" {
 			return Grant{}, errors.New(`issue response has no "url"`)
 		}
 		g.Method = http.MethodPut
@@ -124,6 +154,39 @@ func ParseGrant(body []byte) (Grant, error) {
 		return Grant{}, errors.New(`issue response has no "url"`)
 	}
 	return g, nil
+}
+
+// optString is v's string member name; "" when it is absent or null.
+func optString(v *fastjson.Value, name string) (string, error) {
+	m := v.Get(name)
+	if m == nil || m.Type() == fastjson.TypeNull {
+		return "", nil
+	}
+	s, err := m.StringBytes()
+	if err != nil {
+		return "", fmt.Errorf("issue response's %q is not a string: %s", name, m)
+	}
+	return string(s), nil
+}
+
+// stringMap reads an object of strings; nil when v is absent or null.
+func stringMap(v *fastjson.Value, name string) (map[string]string, error) {
+	if v == nil || v.Type() == fastjson.TypeNull {
+		return nil, nil
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return nil, fmt.Errorf("issue response's %q is not an object: %s", name, v)
+	}
+	out := make(map[string]string, obj.Len())
+	obj.Visit(func(k []byte, m *fastjson.Value) {
+		s, serr := m.StringBytes()
+		if serr != nil && err == nil {
+			err = fmt.Errorf("issue response's %q has %q, which is not a string", name, k)
+		}
+		out[string(k)] = string(s)
+	})
+	return out, err
 }
 
 // Result is an upload's answer.
@@ -151,9 +214,12 @@ func (c *Client) Upload(ctx context.Context, g Grant, body []byte) (Result, erro
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		names := make([]string, 0, len(g.Fields))
-		for k := range g.Fields {
+		size := len(body) + 256 // the file part's header and the closing boundary
+		for k, v := range g.Fields {
 			names = append(names, k)
+			size += len(k) + len(v) + 128 // a part's boundary and header
 		}
+		buf.Grow(size)
 		sort.Strings(names)
 		for _, k := range names {
 			if err := mw.WriteField(k, g.Fields[k]); err != nil {
@@ -181,7 +247,7 @@ func (c *Client) Upload(ctx context.Context, g Grant, body []byte) (Result, erro
 		return Result{}, err
 	}
 	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	rb, err := readBody(resp, 64<<10)
 	if err != nil {
 		return Result{Status: resp.StatusCode}, err
 	}

@@ -27,7 +27,12 @@ func TestParseGrant(t *testing.T) {
 		{name: "empty url", body: `{"url":""}`, wantErr: `no "url"`},
 		{name: "number url", body: `{"url":3}`, wantErr: `no "url"`},
 		{name: "post without its url", body: `{"url":{"fields":{"key":"k"}}}`, wantErr: `no "url"`},
-		{name: "post with a bad field", body: `{"url":{"url":"http://h","fields":{"key":3}}}`, wantErr: `no "url"`},
+		{name: "post with a bad field", body: `{"url":{"url":"http://h","fields":{"key":3}}}`, wantErr: `"fields" has "key", which is not a string`},
+		{name: "put with a bad header", body: `{"url":"http://h","headers":{"If-None-Match":1}}`, wantErr: `"headers" has "If-None-Match"`},
+		{name: "expires", body: `{"url":"http://h","expires":"2026-11-30T10:00:00Z"}`, method: http.MethodPut, url: "http://h"},
+		{name: "bad expires", body: `{"url":"http://h","expires":"tomorrow"}`, wantErr: `"expires" is not an RFC 3339 time`},
+		{name: "not an object", body: `["http://h"]`, wantErr: "not a JSON object"},
+		{name: "trailing garbage", body: `{"url":"http://h"} x`, wantErr: "not JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
