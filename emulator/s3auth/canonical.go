@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,27 +54,60 @@ func newSigV4(r *http.Request, rawQuery string, signed []string, payload string,
 }
 
 // canonicalQuery sorts the parameters by name, then value, and encodes
-// both as SigV4 does; X-Amz-Signature is not part of it.
+// both as SigV4 does; X-Amz-Signature is not part of it. Parameters are
+// read as url.ParseQuery reads them: a pair with a bad escape or a ';' is
+// left out.
 func canonicalQuery(raw string) string {
-	q, _ := url.ParseQuery(raw)
-	q.Del("X-Amz-Signature")
-	pairs := make([]string, 0, len(q))
-	for k, vals := range q {
-		for _, v := range vals {
-			pairs = append(pairs, uriEncode(k)+"="+uriEncode(v))
+	type pair struct{ k, v string }
+	pairs := make([]pair, 0, 8)
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if kv == "" || strings.Contains(kv, ";") {
+			continue
 		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil || k == "X-Amz-Signature" {
+			continue
+		}
+		pairs = append(pairs, pair{uriEncode(k), uriEncode(v)})
 	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return strings.Compare(a.v, b.v)
+	})
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.k)
+		b.WriteByte('=')
+		b.WriteString(p.v)
+	}
+	return b.String()
 }
 
 // uriEncode is SigV4's encoding: every byte but A-Z a-z 0-9 - _ . ~ as %XY.
 func uriEncode(s string) string {
 	const hexDigits = "0123456789ABCDEF"
+	i := 0
+	for i < len(s) && unreserved(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+		if unreserved(c) {
 			b.WriteByte(c)
 			continue
 		}
@@ -83,6 +116,10 @@ func uriEncode(s string) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 // canonicalHeaderValue is a signed header's values, trimmed, inner runs of

@@ -1,6 +1,7 @@
 package s3auth
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -67,6 +68,7 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 	mr := multipart.NewReader(body, params["boundary"])
 	form := &PostForm{Fields: map[string]string{}, contentLength: r.ContentLength}
 	budget := maxFieldBytes
+	var val bytes.Buffer // one buffer for every field's value
 	for {
 		part, err := mr.NextPart()
 		switch {
@@ -94,18 +96,19 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 		if budget < 0 {
 			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		}
-		val, err := io.ReadAll(io.LimitReader(part, budget+1))
+		val.Reset()
+		_, err = val.ReadFrom(io.LimitReader(part, budget+1))
 		switch {
 		case errors.Is(err, errPreambleTooLong):
 			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		case err != nil:
 			return nil, bodyError(err)
-		case int64(len(val)) > budget:
+		case int64(val.Len()) > budget:
 			return nil, ErrMaxPostPreDataLengthExceeded(maxFieldBytes)
 		}
-		budget -= int64(len(val))
+		budget -= int64(val.Len())
 		if _, dup := form.Fields[name]; !dup {
-			form.Fields[name] = string(val)
+			form.Fields[name] = val.String()
 		}
 	}
 	if _, ok := form.Fields["key"]; !ok {
