@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -189,6 +190,24 @@ func stringMap(v *fastjson.Value, name string) (map[string]string, error) {
 	return out, err
 }
 
+// writeField writes a form field as multipart.Writer.WriteField does
+// (boundary, Content-Disposition with the name quoted, value, CRLF), without
+// its header map and formatting: a POST carries half a dozen fields. The
+// CRLF ending the value begins the next part's delimiter, so the file part
+// that multipart.Writer adds after the fields follows on correctly.
+func writeField(buf *bytes.Buffer, boundary, name, value string) {
+	buf.WriteString("--")
+	buf.WriteString(boundary)
+	buf.WriteString("\r\nContent-Disposition: form-data; name=\"")
+	_, _ = quoteEscaper.WriteString(buf, name)
+	buf.WriteString("\"\r\n\r\n")
+	buf.WriteString(value)
+	buf.WriteString("\r\n")
+}
+
+// quoteEscaper escapes a form name as mime/multipart does.
+var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
+
 // Result is an upload's answer.
 type Result struct {
 	Status int
@@ -217,14 +236,12 @@ func (c *Client) Upload(ctx context.Context, g Grant, body []byte) (Result, erro
 		size := len(body) + 256 // the file part's header and the closing boundary
 		for k, v := range g.Fields {
 			names = append(names, k)
-			size += len(k) + len(v) + 128 // a part's boundary and header
+			size += len(k) + len(v) + 64 + len(mw.Boundary()) // a part's boundary and header
 		}
 		buf.Grow(size)
 		sort.Strings(names)
 		for _, k := range names {
-			if err := mw.WriteField(k, g.Fields[k]); err != nil {
-				return Result{}, err
-			}
+			writeField(&buf, mw.Boundary(), k, g.Fields[k])
 		}
 		fw, err := mw.CreateFormFile("file", "upload.bin")
 		if err != nil {

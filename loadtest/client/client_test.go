@@ -1,7 +1,15 @@
 package client
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,4 +77,41 @@ func FuzzParseGrant(f *testing.F) {
 			t.Fatalf("grant without a URL or method: %+v", g)
 		}
 	})
+}
+
+// TestUploadFormMatchesMultipartWriter: the POST body Upload sends is byte
+// for byte what mime/multipart.Writer writes for the same fields, file and
+// boundary, names with quotes and backslashes included.
+func TestUploadFormMatchesMultipartWriter(t *testing.T) {
+	var got []byte
+	var contentType string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		contentType = r.Header.Get("Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	fields := map[string]string{"key": "uploads/a b", "policy": "eyJ9", `x"q\uote`: "v\r\nw", "x-amz-signature": ""}
+	g := Grant{Method: http.MethodPost, URL: srv.URL, Fields: fields}
+	if _, err := New(srv.URL, "", 2).Upload(context.Background(), g, []byte("file bytes")); err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	mw := multipart.NewWriter(&want)
+	if err := mw.SetBoundary(params["boundary"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		_ = mw.WriteField(k, fields[k])
+	}
+	fw, _ := mw.CreateFormFile("file", "upload.bin")
+	_, _ = fw.Write([]byte("file bytes"))
+	_ = mw.Close()
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("body\n%q\nwant\n%q", got, want.Bytes())
+	}
 }
