@@ -394,6 +394,18 @@ func objectURL(r *http.Request, bucket, key string) string {
 // that would pin much more memory than it holds (the form's fields took
 // that room, or growth overshot) is cut to size.
 func readFile(r io.Reader, requestLength, limit int64) ([]byte, error) {
+	if requestLength > 0 && requestLength <= smallForm {
+		// A small form is read into reused room and copied out at its size:
+		// one allocation, where a buffer of the request's length would be
+		// cut to size with a second.
+		scratch := smallForms.Get().(*[]byte)
+		defer smallForms.Put(scratch)
+		buf, err := readInto(r, (*scratch)[:0])
+		if cap(buf) <= smallForm {
+			*scratch = buf[:0]
+		}
+		return bytes.Clone(buf), err
+	}
 	var buf []byte
 	var err error
 	if requestLength <= 0 || requestLength > limit+1 {
@@ -406,6 +418,11 @@ func readFile(r io.Reader, requestLength, limit int64) ([]byte, error) {
 	}
 	return buf, err
 }
+
+// smallForm is the largest POST whose file is read through smallForms.
+const smallForm = 64 << 10
+
+var smallForms = sync.Pool{New: func() any { b := make([]byte, 0, smallForm); return &b }}
 
 // readInto reads r to its end into buf's spare room, growing it only if r
 // holds more than that.
