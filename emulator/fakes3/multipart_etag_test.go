@@ -262,6 +262,17 @@ func TestMultipartChecksums(t *testing.T) {
 		if head.ETag == nil || aws.ToString(head.ETag) != multipartETag(parts) {
 			t.Errorf("%s: HEAD ETag %s, want %s", c.name, aws.ToString(head.ETag), multipartETag(parts))
 		}
+		// The SDK validates a full-object checksum on GET and skips a
+		// composite one.
+		get, err := h.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(get.Body)
+		get.Body.Close()
+		if err != nil || !bytes.Equal(b, whole) {
+			t.Errorf("%s: GET read %d bytes, %v", c.name, len(b), err)
+		}
 	}
 	// A part's checksum is echoed, as S3 does, so that clients can list
 	// it in CompleteMultipartUpload; it has no checksum type.
