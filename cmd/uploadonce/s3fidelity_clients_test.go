@@ -3,6 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,5 +199,65 @@ func TestBoto3S3Fidelity(t *testing.T) {
 		if !strings.HasPrefix(l, "ok ") {
 			t.Error(l)
 		}
+	}
+}
+
+// boto3Multipart uploads a file with upload_file in 5 MiB parts (boto3's
+// defaults add CRC32, so the upload is COMPOSITE) and prints what
+// head_object with checksum mode enabled answers, and the ETag
+// CompleteMultipartUpload answered, as JSON.
+const boto3Multipart = `
+import sys, json, boto3
+from boto3.s3.transfer import TransferConfig
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+    aws_access_key_id="uploadonce", aws_secret_access_key="uploadonce-secret")
+cfg = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+s3.upload_file(sys.argv[2], "uploadonce", "f/multipart", Config=cfg)
+h = s3.head_object(Bucket="uploadonce", Key="f/multipart", ChecksumMode="ENABLED")
+v = s3.list_object_versions(Bucket="uploadonce", Prefix="f/multipart")["Versions"]
+print(json.dumps({"ETag": h["ETag"], "ChecksumCRC32": h.get("ChecksumCRC32"), "ChecksumType": h.get("ChecksumType"),
+    "ListedETag": v[0]["ETag"] if v else None}))
+`
+
+// TestBoto3S3FidelityMultipart: a 12 MiB upload_file in 5 MiB parts
+// is stored as S3 stores it: ETag md5(part MD5s)-3 in HEAD and in the
+// version listing, and head_object with ChecksumMode=ENABLED gives the
+// COMPOSITE CRC32 (CRC32 of the parts' CRC32s, -3), both computed here.
+func TestBoto3S3FidelityMultipart(t *testing.T) {
+	py := requireBoto3(t)
+	base := serveForTest(t, "--strategy", "versioning")
+	data := make([]byte, 12<<20)
+	_, _ = rand.Read(data)
+	src := filepath.Join(t.TempDir(), "12mb.bin")
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	partMD5s, partCRCs := md5.New(), crc32.NewIEEE()
+	for off := 0; off < len(data); off += 5 << 20 {
+		part := data[off:min(off+5<<20, len(data))]
+		sum := md5.Sum(part)
+		partMD5s.Write(sum[:])
+		_ = binary.Write(partCRCs, binary.BigEndian, crc32.ChecksumIEEE(part))
+	}
+	wantETag := fmt.Sprintf(`"%x-3"`, partMD5s.Sum(nil))
+	wantCRC := base64.StdEncoding.EncodeToString(partCRCs.Sum(nil)) + "-3"
+
+	cmd := exec.Command(py, "-c", boto3Multipart, base, src)
+	cmd.Env = awsEnv("uploadonce-secret")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("boto3: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var got struct{ ETag, ChecksumCRC32, ChecksumType, ListedETag string }
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("boto3 printed %q: %v", out, err)
+	}
+	if got.ETag != wantETag || got.ListedETag != wantETag {
+		t.Errorf("head_object ETag %s, listed %s; want %s", got.ETag, got.ListedETag, wantETag)
+	}
+	if got.ChecksumCRC32 != wantCRC || got.ChecksumType != "COMPOSITE" {
+		t.Errorf("head_object ChecksumCRC32 %q ChecksumType %q; want %q COMPOSITE", got.ChecksumCRC32, got.ChecksumType, wantCRC)
 	}
 }

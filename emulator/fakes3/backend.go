@@ -3,7 +3,6 @@ package fakes3
 import (
 	"bytes"
 	"crypto/md5"
-	"encoding/hex"
 	"hash/fnv"
 	"io"
 	"sync"
@@ -28,37 +27,53 @@ type hooked struct {
 	notify Notify
 	now    func() time.Time
 	locks  [256]sync.Mutex
-	// completing counts the CompleteMultipartUpload requests in progress
-	// per bucket and key: gofakes3 stores the assembled object with
-	// PutObject, whose event must then be CompleteMultipartUpload.
-	completingMu sync.Mutex
-	completing   map[string]int
+	// completing holds the CompleteMultipartUpload in progress per bucket
+	// and key: gofakes3 stores the assembled object with PutObject, which
+	// must then store the upload's ETag and checksum and emit
+	// CompleteMultipartUpload. completeLocks serialise the completions of a
+	// key (apart from locks, which PutObject takes).
+	completeLocks [64]sync.Mutex
+	completingMu  sync.Mutex
+	completing    map[string]*completion
 }
 
 func completionKey(bucket, key string) string { return bucket + "\x00" + key }
 
-// beginCompletion marks a CompleteMultipartUpload of key until done runs.
-func (h *hooked) beginCompletion(bucket, key string) (done func()) {
+// beginCompletion makes c key's completion in progress until done runs;
+// it waits for another completion of key to end first.
+func (h *hooked) beginCompletion(bucket, key string, c *completion) (done func()) {
 	id := completionKey(bucket, key)
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(id))
+	mu := &h.completeLocks[f.Sum32()%uint32(len(h.completeLocks))]
+	mu.Lock()
 	h.completingMu.Lock()
 	if h.completing == nil {
-		h.completing = map[string]int{}
+		h.completing = map[string]*completion{}
 	}
-	h.completing[id]++
+	h.completing[id] = c
 	h.completingMu.Unlock()
 	return func() {
 		h.completingMu.Lock()
-		if h.completing[id]--; h.completing[id] <= 0 {
-			delete(h.completing, id)
-		}
+		delete(h.completing, id)
 		h.completingMu.Unlock()
+		mu.Unlock()
 	}
 }
 
-func (h *hooked) isCompleting(bucket, key string) bool {
+// completionOf returns the completion a PutObject stores, or nil for a
+// PUT: gofakes3 passes a completed upload's create metadata, which carries
+// multipartMarker.
+func (h *hooked) completionOf(bucket, key string, meta map[string]string) *completion {
+	if meta[multipartMarker] == "" {
+		return nil
+	}
 	h.completingMu.Lock()
 	defer h.completingMu.Unlock()
-	return h.completing[completionKey(bucket, key)] > 0
+	if c := h.completing[completionKey(bucket, key)]; c != nil {
+		return c
+	}
+	return &completion{} // not through the server: the body's MD5, no checksum
 }
 
 // bodyStore is the optional capability of a backend that keeps a body
@@ -66,7 +81,7 @@ func (h *hooked) isCompleting(bucket, key string) bool {
 // (s3store.Store). Without it the decorator hands bodies to PutObject, which
 // reads and hashes them again.
 type bodyStore interface {
-	PutBytes(bucket, key string, meta map[string]string, body, hash []byte, cond *gofakes3.PutConditions) (s3store.Written, error)
+	PutBytesETag(bucket, key string, meta map[string]string, body, hash []byte, etag string, cond *gofakes3.PutConditions) (s3store.Written, error)
 	Copy(in s3store.CopyInput) (s3store.Written, error)
 }
 
@@ -132,11 +147,13 @@ func (h *hooked) PutObject(bucket, key string, meta map[string]string, input io.
 	if err != nil {
 		return gofakes3.PutObjectResult{}, err
 	}
-	event := s3event.ObjectCreatedPut
-	if h.isCompleting(bucket, key) {
-		event = s3event.ObjectCreatedCompleteMultipart
+	w := write{eventName: s3event.ObjectCreatedPut, bucket: bucket, key: key, body: body, cond: cond}
+	if c := h.completionOf(bucket, key, meta); c != nil {
+		w.eventName, w.meta, w.etag = s3event.ObjectCreatedCompleteMultipart, c.metadata(meta, body), c.etag
+	} else {
+		w.meta = withChecksums(meta, body)
 	}
-	res, err := h.putBytes(write{eventName: event, bucket: bucket, key: key, meta: withChecksums(meta, body), body: body, cond: cond})
+	res, err := h.putBytes(w)
 	return gofakes3.PutObjectResult{VersionID: res.VersionID}, err
 }
 
@@ -146,6 +163,7 @@ type write struct {
 	meta                   map[string]string
 	body                   []byte
 	hash                   []byte // MD5 of body when known; nil: computed once here
+	etag                   string // the ETag when not hex(hash): a multipart upload's, without quotes
 	cond                   *gofakes3.PutConditions
 	requestID              string
 }
@@ -179,7 +197,7 @@ func (h *hooked) putBytes(w write) (s3store.Written, error) {
 	var res s3store.Written
 	if h.bodies != nil {
 		var err error
-		if res, err = h.bodies.PutBytes(w.bucket, w.key, w.meta, w.body, w.hash, w.cond); err != nil {
+		if res, err = h.bodies.PutBytesETag(w.bucket, w.key, w.meta, w.body, w.hash, w.etag, w.cond); err != nil {
 			return res, err
 		}
 	} else {
@@ -187,7 +205,9 @@ func (h *hooked) putBytes(w write) (s3store.Written, error) {
 		if err != nil {
 			return res, err
 		}
-		res = s3store.Written{VersionID: put.VersionID, Hash: w.hash, Size: int64(len(w.body)), LastModified: h.now()}
+		// A backend other than s3store keeps no ETag of its own: only the
+		// event and the response carry the multipart one.
+		res = s3store.Written{VersionID: put.VersionID, Hash: w.hash, ETagOverride: w.etag, Size: int64(len(w.body)), LastModified: h.now()}
 	}
 	h.emitCreated(w.eventName, w.bucket, w.key, w.requestID, res)
 	return res, nil
@@ -195,7 +215,7 @@ func (h *hooked) putBytes(w write) (s3store.Written, error) {
 
 func (h *hooked) emitCreated(eventName, bucket, key, requestID string, res s3store.Written) {
 	h.emit(s3event.Write{EventName: eventName, Bucket: bucket, Key: key, Size: res.Size,
-		ETag: hex.EncodeToString(res.Hash), VersionID: string(res.VersionID), RequestID: requestID})
+		ETag: res.ETag(), VersionID: string(res.VersionID), RequestID: requestID})
 }
 
 // copyObject copies in.SrcKey (at in.SrcVersionID when set) and emits a
@@ -226,7 +246,7 @@ func (h *hooked) copyByReading(in s3store.CopyInput) (s3store.Written, error) {
 		mu.Unlock()
 		return s3store.Written{}, err
 	}
-	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != in.IfMatch {
+	if in.IfMatch != "" && s3store.ObjectETag(obj) != in.IfMatch {
 		obj.Contents.Close()
 		mu.Unlock()
 		return s3store.Written{}, gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The source ETag does not match")
@@ -298,7 +318,7 @@ func (h *hooked) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta ma
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
-	return gofakes3.CopyObjectResult{ETag: gofakes3.FormatETag(res.Hash), LastModified: gofakes3.NewContentTime(res.LastModified)}, nil
+	return gofakes3.CopyObjectResult{ETag: `"` + res.ETag() + `"`, LastModified: gofakes3.NewContentTime(res.LastModified)}, nil
 }
 
 func (h *hookedVersioned) VersioningConfiguration(bucket string) (gofakes3.VersioningConfiguration, error) {

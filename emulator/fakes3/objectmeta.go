@@ -11,6 +11,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 
 	"github.com/uploadonce/uploadonce/emulator/s3auth"
+	"github.com/uploadonce/uploadonce/emulator/s3store"
 )
 
 // What S3 keeps of a write, and what it sends back.
@@ -131,15 +132,18 @@ func (t *checksumTee) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// echo sets the sums on a successful PUT's response.
-func (t *checksumTee) echo(h http.Header) {
+// echo sets the sums on a successful PUT's response; an UploadPart's
+// (part) has no checksum type.
+func (t *checksumTee) echo(h http.Header, part bool) {
 	if t == nil {
 		return
 	}
 	for i, name := range t.names {
 		h.Set(name, base64.StdEncoding.EncodeToString(t.hashes[i].Sum(nil)))
 	}
-	h.Set("x-amz-checksum-type", "FULL_OBJECT")
+	if !part {
+		h.Set("x-amz-checksum-type", "FULL_OBJECT")
+	}
 }
 
 // storedMetadata is what S3 keeps of a write's headers: content headers,
@@ -171,13 +175,13 @@ func storedMetadata(meta map[string]string) map[string]string {
 }
 
 // fixObjectResponse edits gofakes3's answer to an object request: a PUT
-// echoes the checksums S3 stored, a GET or HEAD goes through
-// fixObjectHeaders.
+// or UploadPart echoes the checksums S3 computed, a GET or HEAD goes
+// through fixObjectHeaders.
 func fixObjectResponse(h http.Header, r *http.Request, status int, sums *checksumTee) {
 	switch r.Method {
 	case http.MethodPut:
-		if status == http.StatusOK && !r.URL.Query().Has("uploadId") {
-			sums.echo(h)
+		if status == http.StatusOK {
+			sums.echo(h, r.URL.Query().Has("uploadId"))
 		}
 	case http.MethodGet, http.MethodHead:
 		fixObjectHeaders(h, r, status)
@@ -189,6 +193,12 @@ func fixObjectResponse(h http.Header, r *http.Request, status int, sums *checksu
 // when the client enabled checksum mode and gets the whole object (a range
 // or a 304 has none; botocore fails on both otherwise).
 func fixObjectHeaders(h http.Header, r *http.Request, status int) {
+	// gofakes3 sends the hex MD5 as the ETag, and s3store's metadata as
+	// headers: a multipart object's ETag is under ETagMetaKey.
+	if etag := h.Get(s3store.ETagMetaKey); etag != "" {
+		h.Set("ETag", `"`+etag+`"`)
+	}
+	h.Del(s3store.ETagMetaKey)
 	for name, vals := range h {
 		lk := strings.ToLower(name)
 		if strings.HasPrefix(lk, "x-amz-meta-") && name != lk {
@@ -210,10 +220,14 @@ func fixObjectHeaders(h http.Header, r *http.Request, status int) {
 
 // checkIfMatch answers If-Match on GET and HEAD, which gofakes3 ignores: an
 // object whose ETag is none of the listed ones gets 412 PreconditionFailed.
+// It also readies If-None-Match for gofakes3, which answers 304 only when
+// the header is exactly the quoted hex MD5: it becomes that when the
+// object's ETag (a multipart upload's md5-N) is listed, and goes, with
+// If-Modified-Since (which RFC 9110 ignores beside it), when it is not.
 // A missing object is left to gofakes3's 404.
 func (s *Server) checkIfMatch(r *http.Request, bucket, key string) error {
-	want := r.Header.Get("If-Match")
-	if want == "" || key == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	want, noneOf := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
+	if want == "" && noneOf == "" || key == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return nil
 	}
 	var obj *gofakes3.Object
@@ -229,13 +243,30 @@ func (s *Server) checkIfMatch(r *http.Request, bucket, key string) error {
 	if obj.Contents != nil {
 		obj.Contents.Close()
 	}
-	etag := hex.EncodeToString(obj.Hash)
-	for _, tag := range strings.Split(want, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || strings.Trim(tag, `"`) == etag {
-			return nil
+	etag := s3store.ObjectETag(obj)
+	if noneOf != "" {
+		if listsETag(noneOf, etag) {
+			r.Header.Set("If-None-Match", `"`+hex.EncodeToString(obj.Hash)+`"`)
+		} else {
+			r.Header.Del("If-None-Match")
+			r.Header.Del("If-Modified-Since")
 		}
+	}
+	if want == "" || listsETag(want, etag) {
+		return nil
 	}
 	return &s3auth.Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed,
 		Message: "At least one of the pre-conditions you specified did not hold", Extra: []s3auth.Field{{Name: "Condition", Value: "If-Match"}}}
+}
+
+// listsETag tells whether a conditional header's list of ETags (or "*")
+// names etag.
+func listsETag(list, etag string) bool {
+	for _, tag := range strings.Split(list, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || strings.Trim(tag, `"`) == etag {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,6 @@
 package fakes3
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,7 +25,7 @@ var (
 // ObjectInfo describes an object or one of its versions.
 type ObjectInfo struct {
 	Key       string
-	ETag      string // hex MD5, without quotes
+	ETag      string // without quotes: the hex MD5, or a multipart upload's md5-N
 	VersionID string
 	Size      int64
 }
@@ -85,8 +84,8 @@ func (s *Server) Delete(in DeleteInput) error {
 		return mapError(err)
 	}
 	obj.Contents.Close()
-	if in.IfMatch != "" && hex.EncodeToString(obj.Hash) != strings.Trim(in.IfMatch, `"`) {
-		return fmt.Errorf("delete %s: ETag %x, want %s: %w", in.Key, obj.Hash, in.IfMatch, ErrPreconditionFailed)
+	if etag := s3store.ObjectETag(obj); in.IfMatch != "" && etag != strings.Trim(in.IfMatch, `"`) {
+		return fmt.Errorf("delete %s: ETag %s, want %s: %w", in.Key, etag, in.IfMatch, ErrPreconditionFailed)
 	}
 	_, err = h.deleteKnownLocked(in.Bucket, in.Key, true)
 	return mapError(err)
@@ -100,7 +99,7 @@ func (s *Server) Head(bucket, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, fmt.Errorf("head %s: %w", key, mapError(err))
 	}
 	obj.Contents.Close()
-	return ObjectInfo{Key: key, ETag: hex.EncodeToString(obj.Hash), VersionID: string(obj.VersionID), Size: obj.Size}, nil
+	return ObjectInfo{Key: key, ETag: s3store.ObjectETag(obj), VersionID: string(obj.VersionID), Size: obj.Size}, nil
 }
 
 // Versions returns exactly key's versions, oldest first, without delete
@@ -117,7 +116,7 @@ func (s *Server) Versions(bucket, key string) ([]ObjectInfo, error) {
 	out := make([]ObjectInfo, 0, len(vs))
 	for _, v := range vs {
 		if !v.DeleteMarker {
-			out = append(out, ObjectInfo{Key: key, ETag: hex.EncodeToString(v.Hash), VersionID: string(v.VersionID), Size: v.Size})
+			out = append(out, ObjectInfo{Key: key, ETag: v.ETag, VersionID: string(v.VersionID), Size: v.Size})
 		}
 	}
 	return out, nil

@@ -201,6 +201,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, id)
 		return
 	}
+	s.serveAuthorized(w, r, bucket, key, id)
+}
+
+// serveAuthorized serves an authenticated request: what gofakes3 gets
+// wrong itself, the rest through gofakes3.
+func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket, key, id string) {
+	for name := range r.Header {
+		if strings.HasPrefix(name, internalPrefix) {
+			delete(r.Header, name) // only the server sets these
+		}
+	}
 	if key == "" && bucket != "" && r.URL.Query().Has("cors") {
 		if err := s.bucketCORS(w, r, bucket); err != nil {
 			s.fail(w, r, err, id)
@@ -222,8 +233,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		sums = teeChecksums(r)
 	}
-	if r.Method == http.MethodPost && key != "" && r.URL.Query().Has("uploadId") {
-		defer s.hooked.beginCompletion(bucket, key)()
+	if r.Method == http.MethodPost && key != "" {
+		switch q := r.URL.Query(); {
+		case q.Has("uploadId"):
+			s.completeMultipart(w, r, bucket, key, id)
+			return
+		case q.Has("uploads"):
+			r.Header.Set(multipartMarker, "1")
+		}
 	}
 	if err := s.checkIfMatch(r, bucket, key); err != nil {
 		s.fail(w, r, err, id)

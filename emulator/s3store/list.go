@@ -125,7 +125,7 @@ func (s *Store) ListBucket(name string, p *gofakes3.Prefix, page gofakes3.ListBu
 			out.AddPrefix(cp)
 		} else {
 			out.Add(&gofakes3.Content{Key: group[0], LastModified: gofakes3.NewContentTime(v.modified),
-				ETag: gofakes3.FormatETag(v.hash), Size: int64(len(v.body)), StorageClass: gofakes3.StorageStandard})
+				ETag: `"` + v.eTag() + `"`, Size: int64(len(v.body)), StorageClass: gofakes3.StorageStandard})
 		}
 		count++
 		out.NextMarker = group[len(group)-1]
@@ -221,7 +221,7 @@ func (l *versionLister) key(key string, after gofakes3.VersionID) bool {
 		} else {
 			l.out.Versions = append(l.out.Versions, &gofakes3.Version{Key: key, VersionID: v.id, IsLatest: latest,
 				LastModified: gofakes3.NewContentTime(v.modified), Size: int64(len(v.body)),
-				ETag: gofakes3.FormatETag(v.hash), StorageClass: gofakes3.StorageStandard})
+				ETag: `"` + v.eTag() + `"`, StorageClass: gofakes3.StorageStandard})
 		}
 		l.count++
 		l.out.NextKeyMarker, l.out.NextVersionIDMarker = key, v.id

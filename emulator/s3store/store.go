@@ -122,6 +122,7 @@ type version struct {
 	marker   bool
 	body     []byte
 	hash     []byte
+	etag     string            // the ETag when it is not hex(hash): a multipart upload's "md5-N"; "" otherwise
 	meta     map[string]string // the write's own metadata, nil when none; Last-Modified is added on reads
 	modified time.Time
 }
@@ -308,6 +309,30 @@ func (s *Store) newVersion(state int32, now time.Time) *version {
 	return v
 }
 
+// eTag is v's ETag, without quotes.
+func (v *version) eTag() string {
+	if v.etag != "" {
+		return v.etag
+	}
+	return hex.EncodeToString(v.hash)
+}
+
+// ETagMetaKey is the metadata key under which GetObject and HeadObject
+// report an ETag that is not hex(Object.Hash), a multipart upload's
+// "md5-N", without quotes. gofakes3 writes every metadata key as a response
+// header and sets ETag from Hash itself; the server in front of it must
+// turn this key into the ETag header and remove it (fakes3 does).
+const ETagMetaKey = "X-Amz-Uploadonce-Etag"
+
+// ObjectETag is the ETag of an object GetObject or HeadObject returned,
+// without quotes.
+func ObjectETag(obj *gofakes3.Object) string {
+	if e := obj.Metadata[ETagMetaKey]; e != "" {
+		return e
+	}
+	return hex.EncodeToString(obj.Hash)
+}
+
 // ownMeta is a write's metadata as a version keeps it: a copy, so that no
 // caller's later change reaches the store, and nil when there is none. A
 // store of many small objects would otherwise spend more on maps than on
@@ -333,6 +358,9 @@ func withLastModified(meta map[string]string, at time.Time) map[string]string {
 func (v *version) toObject(key string, rng *gofakes3.ObjectRangeRequest, withBody bool) (*gofakes3.Object, error) {
 	obj := &gofakes3.Object{Name: key, Metadata: withLastModified(v.meta, v.modified), Size: int64(len(v.body)), Hash: v.hash,
 		VersionID: v.id, IsDeleteMarker: v.marker, Contents: io.NopCloser(bytes.NewReader(nil))}
+	if v.etag != "" {
+		obj.Metadata[ETagMetaKey] = v.etag
+	}
 	if !withBody {
 		return obj, nil
 	}
@@ -351,14 +379,23 @@ func (v *version) toObject(key string, rng *gofakes3.ObjectRangeRequest, withBod
 
 // Written describes a version a write made.
 type Written struct {
-	VersionID    gofakes3.VersionID
-	Hash         []byte // MD5 of the body: the single-part ETag
+	VersionID gofakes3.VersionID
+	Hash      []byte // MD5 of the body: the single-part ETag
+	// ETagOverride is the ETag when it is not the hex MD5 (a multipart
+	// upload's "md5-N", without quotes); "" otherwise.
+	ETagOverride string
 	Size         int64
 	LastModified time.Time
 }
 
-// ETag is the hex MD5, without quotes.
-func (w Written) ETag() string { return hex.EncodeToString(w.Hash) }
+// ETag is the version's ETag, without quotes: the hex MD5 unless
+// ETagOverride is set.
+func (w Written) ETag() string {
+	if w.ETagOverride != "" {
+		return w.ETagOverride
+	}
+	return hex.EncodeToString(w.Hash)
+}
 
 // PutObject implements gofakes3.Backend.
 func (s *Store) PutObject(bucketName, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
@@ -374,6 +411,14 @@ func (s *Store) PutObject(bucketName, key string, meta map[string]string, input 
 // longer change. hash is its MD5 when the caller knows it (nil: computed
 // here), so that a body is hashed once.
 func (s *Store) PutBytes(bucketName, key string, meta map[string]string, body, hash []byte, cond *gofakes3.PutConditions) (Written, error) {
+	return s.PutBytesETag(bucketName, key, meta, body, hash, "", cond)
+}
+
+// PutBytesETag is PutBytes for a version whose ETag is etag (without
+// quotes) rather than the hex MD5 of its body, as a completed multipart
+// upload's is; "" means the MD5. The hash stays the body's MD5, which a
+// copy shares; the copy's ETag is that MD5, as in S3.
+func (s *Store) PutBytesETag(bucketName, key string, meta map[string]string, body, hash []byte, etag string, cond *gofakes3.PutConditions) (Written, error) {
 	b, err := s.bucket(bucketName)
 	if err != nil {
 		return Written{}, err
@@ -383,7 +428,7 @@ func (s *Store) PutBytes(bucketName, key string, meta map[string]string, body, h
 		hash = sum[:]
 	}
 	return s.write(b, key, cond, func(v *version) {
-		v.body, v.hash, v.meta = body, hash, ownMeta(meta)
+		v.body, v.hash, v.etag, v.meta = body, hash, etag, ownMeta(meta)
 	})
 }
 
@@ -391,20 +436,39 @@ func (s *Store) PutBytes(bucketName, key string, meta map[string]string, body, h
 func (s *Store) write(b *bucket, key string, cond *gofakes3.PutConditions, fill func(*version)) (Written, error) {
 	o := b.lockForWrite(key)
 	defer b.unlockWrite(key, o)
-	if cond != nil {
-		info := &gofakes3.ConditionalObjectInfo{}
-		if cur := o.current(); cur != nil && !cur.marker {
-			info.Exists, info.Hash = true, cur.hash
-		}
-		if err := gofakes3.CheckPutConditions(cond, info); err != nil {
-			return Written{}, err
-		}
+	if err := checkPutConditions(cond, o.current()); err != nil {
+		return Written{}, err
 	}
 	state := b.versioning.Load()
 	v := s.newVersion(state, s.ts.Now())
 	fill(v)
 	o.add(state, v)
-	return Written{VersionID: v.id, Hash: v.hash, Size: int64(len(v.body)), LastModified: v.modified}, nil
+	return Written{VersionID: v.id, Hash: v.hash, ETagOverride: v.etag, Size: int64(len(v.body)), LastModified: v.modified}, nil
+}
+
+// checkPutConditions is gofakes3.CheckPutConditions against cur's ETag,
+// which is not hex(hash) for a multipart upload.
+func checkPutConditions(cond *gofakes3.PutConditions, cur *version) error {
+	if cond == nil {
+		return nil
+	}
+	exists := cur != nil && !cur.marker
+	if cond.IfNoneMatch != nil && *cond.IfNoneMatch == "*" && exists {
+		return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The object already exists")
+	}
+	if cond.IfMatch != nil {
+		if !exists {
+			return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The object does not exist")
+		}
+		want := *cond.IfMatch
+		if len(want) >= 2 && want[0] == '"' && want[len(want)-1] == '"' {
+			want = want[1 : len(want)-1]
+		}
+		if want != cur.eTag() {
+			return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The ETag does not match")
+		}
+	}
+	return nil
 }
 
 // CopyInput names a copy for Copy.
@@ -416,13 +480,14 @@ type CopyInput struct {
 	DstKey       string
 	// Meta is the copy's metadata; nil keeps the source's.
 	Meta map[string]string
-	// IfMatch, when set, is the hex MD5 the source must have, else the copy
-	// fails with gofakes3.ErrPreconditionFailed.
+	// IfMatch, when set, is the ETag (without quotes) the source must
+	// have, else the copy fails with gofakes3.ErrPreconditionFailed.
 	IfMatch string
 }
 
 // Copy writes a new version of DstKey that shares the source's bytes and
-// hash.
+// hash. Its ETag is the MD5 even when the source's is a multipart one, as
+// in S3.
 func (s *Store) Copy(in CopyInput) (Written, error) {
 	src, err := s.version(in.SrcBucket, in.SrcKey, in.SrcVersionID)
 	if err != nil {
@@ -431,7 +496,7 @@ func (s *Store) Copy(in CopyInput) (Written, error) {
 	if src.marker {
 		return Written{}, gofakes3.KeyNotFound(in.SrcKey)
 	}
-	if in.IfMatch != "" && in.IfMatch != hex.EncodeToString(src.hash) {
+	if in.IfMatch != "" && in.IfMatch != src.eTag() {
 		return Written{}, gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The source ETag does not match")
 	}
 	dst, err := s.bucket(in.DstBucket)
@@ -453,7 +518,7 @@ func (s *Store) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
-	return gofakes3.CopyObjectResult{ETag: gofakes3.FormatETag(w.Hash), LastModified: gofakes3.NewContentTime(w.LastModified)}, nil
+	return gofakes3.CopyObjectResult{ETag: `"` + w.ETag() + `"`, LastModified: gofakes3.NewContentTime(w.LastModified)}, nil
 }
 
 // version returns key's version id, or its current version when id is
@@ -606,6 +671,7 @@ func (s *Store) DeleteMultiVersions(bucketName string, objects ...gofakes3.Objec
 type VersionInfo struct {
 	VersionID    gofakes3.VersionID
 	Hash         []byte
+	ETag         string // without quotes; "" for a delete marker
 	Size         int64
 	LastModified time.Time
 	DeleteMarker bool
@@ -627,6 +693,9 @@ func (s *Store) KeyVersions(bucketName, key string) ([]VersionInfo, error) {
 	out := make([]VersionInfo, len(o.versions))
 	for i, v := range o.versions {
 		out[i] = VersionInfo{VersionID: v.id, Hash: v.hash, Size: int64(len(v.body)), LastModified: v.modified, DeleteMarker: v.marker}
+		if !v.marker {
+			out[i].ETag = v.eTag()
+		}
 	}
 	return out, nil
 }
