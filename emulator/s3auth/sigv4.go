@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,12 +110,8 @@ func Classify(r *http.Request) AuthKind {
 	if r.Header.Get("Authorization") != "" {
 		return AuthHeader
 	}
-	if r.URL != nil {
-		q := r.URL.Query()
-		if q.Has("X-Amz-Signature") || q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") ||
-			q.Has("Signature") || q.Has("AWSAccessKeyId") {
-			return AuthQuery
-		}
+	if r.URL != nil && hasQueryAuth(r.URL.RawQuery) {
+		return AuthQuery
 	}
 	if r.Method == http.MethodPost {
 		ct := strings.ToLower(r.Header.Get("Content-Type"))
@@ -123,6 +120,35 @@ func Classify(r *http.Request) AuthKind {
 		}
 	}
 	return AuthNone
+}
+
+// queryAuthParams are the parameters that make a request presigned.
+var queryAuthParams = []string{"X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential", "Signature", "AWSAccessKeyId"}
+
+// hasQueryAuth reports whether the query names one of queryAuthParams, as
+// url.ParseQuery reads it; a query without escapes is read in place.
+func hasQueryAuth(raw string) bool {
+	if strings.ContainsAny(raw, "%+") {
+		q, _ := url.ParseQuery(raw)
+		for _, name := range queryAuthParams {
+			if q.Has(name) {
+				return true
+			}
+		}
+		return false
+	}
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(kv, ";") {
+			continue // url.ParseQuery drops such a pair
+		}
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(queryAuthParams, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // SigningKey derives the SigV4 signing key: HMAC chain of "AWS4"+secret over
