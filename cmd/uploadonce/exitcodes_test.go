@@ -172,6 +172,13 @@ func TestSIGHUPStopsLikeSIGINT(t *testing.T) {
 			if err := exec.Command("docker", "info").Run(); err != nil {
 				t.Skip("SKIP memcached provider container: the Docker engine does not answer")
 			}
+			image, err := memcached.ResolveImage(context.Background(), "")
+			if err != nil {
+				t.Skipf("SKIP memcached provider container: %v", err)
+			}
+			if ok, err := memcached.ImagePresent(context.Background(), image); err != nil || !ok {
+				t.Skipf("SKIP memcached provider container: image %s is not present here (make memcached-image builds one)", image)
+			}
 		}
 		pid := sighupRun(t, "container")
 		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+memcached.LabelPID+"="+strconv.Itoa(pid)).Output()
