@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,5 +113,25 @@ func FuzzVerifyPresignedV2(f *testing.F) {
 		r.Header.Set("X-Amz-Meta-F", amz)
 		checkErr(t, v.VerifyPresigned(r, time.Unix(1_800_000_000, 0)))
 		_ = canonicalResourceV2(r.URL)
+	})
+}
+
+// FuzzPlainFormNameAgrees: where plainFormName reads a Content-Disposition
+// in place, it reads what mime.ParseMediaType (multipart.Part.FormName's
+// parser) reads.
+func FuzzPlainFormNameAgrees(f *testing.F) {
+	for _, v := range []string{`form-data; name="key"`, `form-data; name="x-amz-meta-a b"`, `form-data; name=""`,
+		`form-data; name="a"; filename="b"`, `form-data; name="a\"b"`, `form-data; name="é"`, `Form-Data; name="k"`} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		name, ok := plainFormName(v)
+		if !ok {
+			return
+		}
+		disp, params, err := mime.ParseMediaType(v)
+		if err != nil || disp != "form-data" || params["name"] != name {
+			t.Fatalf("plainFormName(%q) = %q; ParseMediaType: %q %q %v", v, name, disp, params["name"], err)
+		}
 	})
 }

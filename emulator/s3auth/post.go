@@ -79,7 +79,7 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 		case err != nil:
 			return nil, bodyError(err)
 		}
-		name := strings.ToLower(part.FormName())
+		name := strings.ToLower(formName(part))
 		if name == "" {
 			return nil, ErrMalformedPOSTRequest("A part has no form-data name.")
 		}
@@ -115,6 +115,32 @@ func ParsePostForm(r *http.Request, maxFieldBytes int64) (*PostForm, error) {
 		return nil, ErrInvalidArgument("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.", "key", "")
 	}
 	return form, nil
+}
+
+// formName is part.FormName, read in place when the header is the plain
+// `form-data; name="..."` every browser and SDK sends; anything else goes
+// through mime.ParseMediaType as FormName does.
+func formName(part *multipart.Part) string {
+	if name, ok := plainFormName(part.Header.Get("Content-Disposition")); ok {
+		return name
+	}
+	return part.FormName()
+}
+
+// plainFormName reads `form-data; name="NAME"` where NAME has no quote,
+// backslash or control byte; ok is false for any other shape.
+func plainFormName(v string) (name string, ok bool) {
+	const prefix = `form-data; name="`
+	if !strings.HasPrefix(v, prefix) || !strings.HasSuffix(v, `"`) || len(v) < len(prefix)+1 {
+		return "", false
+	}
+	name = v[len(prefix) : len(v)-1]
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '"' || c == '\\' || c < 0x20 || c == 0x7f {
+			return "", false
+		}
+	}
+	return name, true
 }
 
 var errPreambleTooLong = errors.New("form body before the file part too long")
