@@ -98,7 +98,7 @@ func TestAWSCLICopiesAcceptedObject(t *testing.T) {
 // each behaviour that broke boto3. It prints one line per check: "ok NAME"
 // or "FAIL NAME: why".
 const boto3Fidelity = `
-import sys, boto3, botocore
+import sys, base64, boto3, botocore, botocore.config
 from botocore.exceptions import ClientError
 endpoint = sys.argv[1]
 def client(region="us-east-1"):
@@ -178,6 +178,24 @@ def other_region():
     h = client("eu-west-1").head_object(Bucket=b, Key="f/big")
     return None if h["ContentLength"] == len(big) else h
 check("eu-west-1 client", other_region)
+def crc64nvme(data):
+    crc = 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x9a6c9329ac4bc9b5 if crc & 1 else 0)
+    return base64.b64encode((crc ^ 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")).decode()
+def default_checksum():
+    plain = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="uploadonce", aws_secret_access_key="uploadonce-secret",
+        config=botocore.config.Config(request_checksum_calculation="when_required"))
+    body = b"no checksum sent" * 100
+    put = plain.put_object(Bucket=b, Key="f/plain", Body=body)
+    h = plain.head_object(Bucket=b, Key="f/plain", ChecksumMode="ENABLED")
+    want = crc64nvme(body)
+    got = (put.get("ChecksumCRC64NVME"), h.get("ChecksumCRC64NVME"), h.get("ChecksumType"), h.get("ChecksumCRC32"))
+    return None if got == (want, want, "FULL_OBJECT", None) else (got, want)
+check("default crc64nvme", default_checksum)
 `
 
 func TestBoto3S3Fidelity(t *testing.T) {
@@ -192,8 +210,8 @@ func TestBoto3S3Fidelity(t *testing.T) {
 		t.Fatalf("boto3: %v\n%s\n%s", err, out, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 11 {
-		t.Errorf("%d checks ran, want 11:\n%s", len(lines), out)
+	if len(lines) != 12 {
+		t.Errorf("%d checks ran, want 12:\n%s", len(lines), out)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "ok ") {
