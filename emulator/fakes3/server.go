@@ -247,6 +247,9 @@ func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket,
 			r.Header.Set(multipartMarker, "1")
 		}
 	}
+	if key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.fixRange(r, bucket, key)
+	}
 	if err := s.checkIfMatch(r, bucket, key); err != nil {
 		s.fail(w, r, err, id)
 		return
@@ -266,9 +269,15 @@ func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket,
 func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string, sums *checksumTee) {
 	k := newFixedResponse(w, r, id)
 	k.sums = sums
-	k.onError = s.deleteMarkerError
+	k.onError = s.amendError
 	s.faker.ServeHTTP(k, r)
 	k.finish()
+}
+
+// amendError adds to an error gofakes3 answered what S3 sends with it.
+func (s *Server) amendError(r *http.Request, e *s3auth.Error, h http.Header) {
+	s.deleteMarkerError(r, e, h)
+	s.invalidRangeError(r, e)
 }
 
 func (s *Server) count(r *http.Request) {
