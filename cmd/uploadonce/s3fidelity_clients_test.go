@@ -62,6 +62,29 @@ func TestAWSCLIOtherRegion(t *testing.T) {
 	}
 }
 
+// TestAWSCLIPutBucketCors: aws s3api put-bucket-cors sends the integrity
+// header S3 requires (a CRC32 checksum), which the emulator now demands and
+// checks, and get-bucket-cors reads the rules back.
+func TestAWSCLIPutBucketCors(t *testing.T) {
+	aws := requireTool(t, "aws", "--version")
+	base := serveForTest(t, "--strategy", "versioning")
+	const cfg = `{"CORSRules":[{"AllowedOrigins":["http://localhost:3000"],"AllowedMethods":["PUT","POST"],"AllowedHeaders":["*"]}]}`
+	if out, err := awsCLIRegion(t, aws, base, "us-east-1", "s3api", "put-bucket-cors", "--bucket", "uploadonce", "--cors-configuration", cfg); err != nil {
+		t.Fatalf("put-bucket-cors: %v\n%s", err, out)
+	}
+	out, err := awsCLIRegion(t, aws, base, "us-east-1", "s3api", "get-bucket-cors", "--bucket", "uploadonce", "--output", "json")
+	if err != nil {
+		t.Fatalf("get-bucket-cors: %v\n%s", err, out)
+	}
+	var got struct {
+		CORSRules []struct{ AllowedOrigins, AllowedMethods []string }
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.CORSRules) != 1 ||
+		fmt.Sprint(got.CORSRules[0].AllowedOrigins, got.CORSRules[0].AllowedMethods) != "[http://localhost:3000] [PUT POST]" {
+		t.Errorf("get-bucket-cors = %s (%v)", out, err)
+	}
+}
+
 // TestAWSCLICopiesAcceptedObject: the versioning strategy's accepted copy
 // has a Last-Modified, so aws s3 cp of accepted/<name> works.
 func TestAWSCLICopiesAcceptedObject(t *testing.T) {
@@ -196,6 +219,12 @@ def default_checksum():
     got = (put.get("ChecksumCRC64NVME"), h.get("ChecksumCRC64NVME"), h.get("ChecksumType"), h.get("ChecksumCRC32"))
     return None if got == (want, want, "FULL_OBJECT", None) else (got, want)
 check("default crc64nvme", default_checksum)
+def bucket_cors():
+    rules = [{"AllowedOrigins": ["http://localhost:3000"], "AllowedMethods": ["PUT", "POST"], "AllowedHeaders": ["*"]}]
+    s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+    return None if [(r["AllowedOrigins"], r["AllowedMethods"]) for r in got] == [(["http://localhost:3000"], ["PUT", "POST"])] else got
+check("put bucket cors", bucket_cors)
 `
 
 func TestBoto3S3Fidelity(t *testing.T) {
@@ -210,8 +239,8 @@ func TestBoto3S3Fidelity(t *testing.T) {
 		t.Fatalf("boto3: %v\n%s\n%s", err, out, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 12 {
-		t.Errorf("%d checks ran, want 12:\n%s", len(lines), out)
+	if len(lines) != 13 {
+		t.Errorf("%d checks ran, want 13:\n%s", len(lines), out)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "ok ") {
