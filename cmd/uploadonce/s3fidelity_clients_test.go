@@ -62,6 +62,29 @@ func TestAWSCLIOtherRegion(t *testing.T) {
 	}
 }
 
+// TestAWSCLIPutBucketCors: aws s3api put-bucket-cors sends the integrity
+// header S3 requires (a CRC32 checksum), which the emulator now demands and
+// checks, and get-bucket-cors reads the rules back.
+func TestAWSCLIPutBucketCors(t *testing.T) {
+	aws := requireTool(t, "aws", "--version")
+	base := serveForTest(t, "--strategy", "versioning")
+	const cfg = `{"CORSRules":[{"AllowedOrigins":["http://localhost:3000"],"AllowedMethods":["PUT","POST"],"AllowedHeaders":["*"]}]}`
+	if out, err := awsCLIRegion(t, aws, base, "us-east-1", "s3api", "put-bucket-cors", "--bucket", "uploadonce", "--cors-configuration", cfg); err != nil {
+		t.Fatalf("put-bucket-cors: %v\n%s", err, out)
+	}
+	out, err := awsCLIRegion(t, aws, base, "us-east-1", "s3api", "get-bucket-cors", "--bucket", "uploadonce", "--output", "json")
+	if err != nil {
+		t.Fatalf("get-bucket-cors: %v\n%s", err, out)
+	}
+	var got struct {
+		CORSRules []struct{ AllowedOrigins, AllowedMethods []string }
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.CORSRules) != 1 ||
+		fmt.Sprint(got.CORSRules[0].AllowedOrigins, got.CORSRules[0].AllowedMethods) != "[http://localhost:3000] [PUT POST]" {
+		t.Errorf("get-bucket-cors = %s (%v)", out, err)
+	}
+}
+
 // TestAWSCLICopiesAcceptedObject: the versioning strategy's accepted copy
 // has a Last-Modified, so aws s3 cp of accepted/<name> works.
 func TestAWSCLICopiesAcceptedObject(t *testing.T) {
@@ -98,7 +121,7 @@ func TestAWSCLICopiesAcceptedObject(t *testing.T) {
 // each behaviour that broke boto3. It prints one line per check: "ok NAME"
 // or "FAIL NAME: why".
 const boto3Fidelity = `
-import sys, boto3, botocore
+import sys, base64, boto3, botocore, botocore.config
 from botocore.exceptions import ClientError
 endpoint = sys.argv[1]
 def client(region="us-east-1"):
@@ -178,6 +201,30 @@ def other_region():
     h = client("eu-west-1").head_object(Bucket=b, Key="f/big")
     return None if h["ContentLength"] == len(big) else h
 check("eu-west-1 client", other_region)
+def crc64nvme(data):
+    crc = 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x9a6c9329ac4bc9b5 if crc & 1 else 0)
+    return base64.b64encode((crc ^ 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")).decode()
+def default_checksum():
+    plain = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="uploadonce", aws_secret_access_key="uploadonce-secret",
+        config=botocore.config.Config(request_checksum_calculation="when_required"))
+    body = b"no checksum sent" * 100
+    put = plain.put_object(Bucket=b, Key="f/plain", Body=body)
+    h = plain.head_object(Bucket=b, Key="f/plain", ChecksumMode="ENABLED")
+    want = crc64nvme(body)
+    got = (put.get("ChecksumCRC64NVME"), h.get("ChecksumCRC64NVME"), h.get("ChecksumType"), h.get("ChecksumCRC32"))
+    return None if got == (want, want, "FULL_OBJECT", None) else (got, want)
+check("default crc64nvme", default_checksum)
+def bucket_cors():
+    rules = [{"AllowedOrigins": ["http://localhost:3000"], "AllowedMethods": ["PUT", "POST"], "AllowedHeaders": ["*"]}]
+    s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+    return None if [(r["AllowedOrigins"], r["AllowedMethods"]) for r in got] == [(["http://localhost:3000"], ["PUT", "POST"])] else got
+check("put bucket cors", bucket_cors)
 `
 
 func TestBoto3S3Fidelity(t *testing.T) {
@@ -192,8 +239,8 @@ func TestBoto3S3Fidelity(t *testing.T) {
 		t.Fatalf("boto3: %v\n%s\n%s", err, out, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 11 {
-		t.Errorf("%d checks ran, want 11:\n%s", len(lines), out)
+	if len(lines) != 13 {
+		t.Errorf("%d checks ran, want 13:\n%s", len(lines), out)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "ok ") {

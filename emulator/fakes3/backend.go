@@ -35,6 +35,9 @@ type hooked struct {
 	completeLocks [64]sync.Mutex
 	completingMu  sync.Mutex
 	completing    map[string]*completion
+	// pending holds, by putIDHeader, the checksumTee of each PUT in
+	// progress that declared no checksum.
+	pending sync.Map
 }
 
 func completionKey(bucket, key string) string { return bucket + "\x00" + key }
@@ -152,6 +155,9 @@ func (h *hooked) PutObject(bucket, key string, meta map[string]string, input io.
 		w.eventName, w.meta, w.etag = s3event.ObjectCreatedCompleteMultipart, c.metadata(meta, body), c.etag
 	} else {
 		w.meta = withChecksums(meta, body)
+		if t, ok := h.pending.Load(meta[putIDHeader]); ok {
+			w.echo = t.(*checksumTee)
+		}
 	}
 	res, err := h.putBytes(w)
 	return gofakes3.PutObjectResult{VersionID: res.VersionID}, err
@@ -166,6 +172,7 @@ type write struct {
 	etag                   string // the ETag when not hex(hash): a multipart upload's, without quotes
 	cond                   *gofakes3.PutConditions
 	requestID              string
+	echo                   *checksumTee // a PUT's: gets the default checksum when one is added
 }
 
 // md5Of is a single-part object's ETag as bytes.
@@ -190,7 +197,11 @@ func (h *hooked) putBytes(w write) (s3store.Written, error) {
 	if w.hash == nil {
 		w.hash = md5Of(w.body)
 	}
-	w.meta = storedMetadata(w.meta)
+	var sum string
+	w.meta, sum = withDefaultChecksum(storedMetadata(w.meta), w.body)
+	if w.echo != nil {
+		w.echo.stored = sum
+	}
 	mu := h.lockKey(w.bucket, w.key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -223,7 +234,13 @@ func (h *hooked) emitCreated(eventName, bucket, key, requestID string, res s3sto
 // store reads both from one immutable version; the fallback holds the
 // source key's lock while it reads.
 func (h *hooked) copyObject(in s3store.CopyInput) (s3store.Written, error) {
-	in.Meta = storedMetadata(in.Meta)
+	if in.Meta = storedMetadata(in.Meta); in.Meta != nil {
+		// A copy that replaces the metadata keeps the object's checksum.
+		for _, k := range checksumMetaKeys {
+			delete(in.Meta, k)
+		}
+		in.Keep = checksumMetaKeys
+	}
 	if h.bodies == nil {
 		return h.copyByReading(in)
 	}
@@ -259,6 +276,11 @@ func (h *hooked) copyByReading(in s3store.CopyInput) (s3store.Written, error) {
 	meta := in.Meta
 	if meta == nil {
 		meta = obj.Metadata
+	}
+	for _, k := range in.Keep {
+		if v, ok := obj.Metadata[k]; ok {
+			meta[k] = v
+		}
 	}
 	return h.putBytes(write{eventName: s3event.ObjectCreatedCopy, bucket: in.DstBucket, key: in.DstKey, meta: meta, body: body, hash: obj.Hash})
 }

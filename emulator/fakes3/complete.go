@@ -123,7 +123,8 @@ func readCompletion(r *http.Request) (*completion, error) {
 
 // metadata is what S3 keeps of a completed upload whose create request's
 // metadata is meta: that, without the create's checksum headers, plus the
-// object's checksum when the create named an algorithm. A COMPOSITE
+// object's checksum, of the create's algorithm or else S3's default
+// (a full-object CRC64NVME). A COMPOSITE
 // checksum (the default for CRC32, CRC32C, SHA1 and SHA256) is the
 // algorithm over the parts' raw checksums, in base64, with "-N"; a
 // FULL_OBJECT one (asked for with x-amz-checksum-type, and the only type of
@@ -142,9 +143,12 @@ func (c *completion) metadata(meta map[string]string, body []byte) map[string]st
 			out[k] = v
 		}
 	}
+	if alg == "" {
+		alg = "crc64nvme" // S3's default; the decorator would add it anyway
+	}
 	name := "x-amz-checksum-" + alg
 	h, ok := s3auth.NewChecksum(name)
-	if alg == "" || !ok || !slices.Contains(checksumAlgorithms, alg) {
+	if !ok || !slices.Contains(checksumAlgorithms, alg) {
 		return out
 	}
 	if alg == "crc64nvme" || typ == "FULL_OBJECT" {

@@ -3,8 +3,10 @@ package fakes3
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -235,9 +237,9 @@ func (s *Server) bucketCORS(w http.ResponseWriter, r *http.Request, bucket strin
 	}
 	switch r.Method {
 	case http.MethodPut:
-		raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-		if err != nil || len(raw) > 64<<10 {
-			return errMalformedXML()
+		raw, err := s.readCORSBody(r)
+		if err != nil {
+			return err
 		}
 		var c CORSConfiguration
 		if err := xml.Unmarshal(raw, &c); err != nil || c.XMLName.Local != "CORSConfiguration" {
@@ -269,6 +271,51 @@ func (s *Server) bucketCORS(w http.ResponseWriter, r *http.Request, bucket strin
 			Message: "The specified method is not allowed against this resource."}
 	}
 	return nil
+}
+
+// readCORSBody reads a PutBucketCors body, which S3 takes only with an
+// integrity check: Content-MD5 or a checksum, sent as a header or as an
+// aws-chunked trailer. It is read through s3auth, which decodes the
+// framing and answers a malformed Content-MD5 with InvalidDigest and one
+// that does not match with BadDigest.
+func (s *Server) readCORSBody(r *http.Request) ([]byte, error) {
+	if !hasIntegrityHeader(r.Header) {
+		return nil, s3auth.ErrInvalidRequest("Missing required header for this request: Content-MD5")
+	}
+	body, n, err := s.auth.PrepareBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > 64<<10 {
+		return nil, errMalformedXML()
+	}
+	raw, err := io.ReadAll(body)
+	var se *s3auth.Error
+	if errors.As(err, &se) {
+		return nil, se
+	}
+	if err != nil {
+		return nil, errMalformedXML()
+	}
+	return raw, nil
+}
+
+// hasIntegrityHeader tells whether a request carries Content-MD5 or a
+// checksum: an x-amz-checksum-ALGORITHM header, or one x-amz-trailer names.
+func hasIntegrityHeader(h http.Header) bool {
+	if h.Get("Content-Md5") != "" {
+		return true
+	}
+	names := strings.Split(strings.ToLower(h.Get("X-Amz-Trailer")), ",")
+	for name := range h {
+		names = append(names, strings.ToLower(name))
+	}
+	for _, name := range names {
+		if alg, ok := strings.CutPrefix(strings.TrimSpace(name), "x-amz-checksum-"); ok && slices.Contains(checksumAlgorithms, alg) {
+			return true
+		}
+	}
+	return false
 }
 
 // fixedResponse edits what gofakes3 answers just before the header goes

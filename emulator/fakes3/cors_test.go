@@ -2,10 +2,13 @@ package fakes3_test
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -157,6 +160,81 @@ func TestBucketCORSAPI(t *testing.T) {
 	}
 }
 
+// signedCORSPut is a header-signed PutBucketCors of body with headers.
+func signedCORSPut(t *testing.T, h *harness, body string, headers map[string]string) *http.Request {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, h.url+"/"+bucket+"?cors", strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	sum := sha256.Sum256([]byte(body))
+	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: fakes3.DefaultAccessKeyID, SecretAccessKey: fakes3.DefaultSecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "s3", fakes3.DefaultRegion, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func contentMD5(body string) string {
+	sum := md5.Sum([]byte(body))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// TestPutBucketCorsIntegrity: S3 takes PutBucketCors only with Content-MD5
+// or a checksum, and checks either; the SDK sends one.
+func TestPutBucketCorsIntegrity(t *testing.T) {
+	h := newHarness(t, false)
+	const body = "<CORSConfiguration><CORSRule><AllowedOrigin>http://a.test</AllowedOrigin><AllowedMethod>PUT</AllowedMethod></CORSRule></CORSConfiguration>"
+	for _, c := range []struct {
+		name    string
+		headers map[string]string
+		status  int
+		code    string
+	}{
+		{"neither", nil, 400, "InvalidRequest"},
+		{"Content-MD5", map[string]string{"Content-MD5": contentMD5(body)}, 200, ""},
+		{"wrong Content-MD5", map[string]string{"Content-MD5": contentMD5("other")}, 400, "BadDigest"},
+		{"malformed Content-MD5", map[string]string{"Content-MD5": "not-md5"}, 400, "InvalidDigest"},
+		{"CRC32", map[string]string{"x-amz-checksum-crc32": b64(crc32.NewIEEE(), []byte(body))}, 200, ""},
+		{"wrong CRC32", map[string]string{"x-amz-checksum-crc32": b64(crc32.NewIEEE(), []byte("other"))}, 400, "BadDigest"},
+		{"checksum type only", map[string]string{"x-amz-checksum-type": "FULL_OBJECT"}, 400, "InvalidRequest"},
+	} {
+		st, b := do(t, signedCORSPut(t, h, body, c.headers))
+		if st != c.status || c.code != "" && s3Code(t, b) != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, st, b, c.status, c.code)
+		}
+		if c.code == "InvalidRequest" && !strings.Contains(string(b), "Missing required header for this request: Content-MD5") {
+			t.Errorf("%s: message %s", c.name, b)
+		}
+	}
+	// The SDK computes a checksum for PutBucketCors, which S3 requires,
+	// even when told to send one only where required.
+	var sent http.Header
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("cors") {
+			sent = r.Header.Clone()
+		}
+		h.srv.ServeHTTP(w, r)
+	}))
+	defer rec.Close()
+	for _, calc := range []aws.RequestChecksumCalculation{aws.RequestChecksumCalculationWhenSupported, aws.RequestChecksumCalculationWhenRequired} {
+		client := s3.New(s3.Options{Region: fakes3.DefaultRegion, BaseEndpoint: aws.String(rec.URL), UsePathStyle: true,
+			Credentials: h.client.Options().Credentials, RequestChecksumCalculation: calc})
+		_, err := client.PutBucketCors(context.Background(), &s3.PutBucketCorsInput{Bucket: aws.String(bucket), CORSConfiguration: &types.CORSConfiguration{
+			CORSRules: []types.CORSRule{{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET"}}}}})
+		if err != nil {
+			t.Fatalf("SDK PutBucketCors (%v): %v", calc, err)
+		}
+		t.Logf("SDK (%v) sent Content-MD5 %q x-amz-checksum-crc32 %q x-amz-trailer %q", calc, sent.Get("Content-Md5"),
+			sent.Get("X-Amz-Checksum-Crc32"), sent.Get("X-Amz-Trailer"))
+		if sent.Get("Content-Md5") == "" && sent.Get("X-Amz-Checksum-Crc32") == "" {
+			t.Errorf("SDK (%v) sent neither Content-MD5 nor x-amz-checksum-crc32: %v", calc, sent)
+		}
+	}
+}
+
 func TestPutBucketCorsMalformedXML(t *testing.T) {
 	h := newHarness(t, false)
 	for name, body := range map[string]string{
@@ -166,15 +244,7 @@ func TestPutBucketCorsMalformedXML(t *testing.T) {
 		"another root":  "<Tagging></Tagging>",
 		"two wildcards": "<CORSConfiguration><CORSRule><AllowedOrigin>http://*.*.test</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
 	} {
-		req, _ := http.NewRequest(http.MethodPut, h.url+"/"+bucket+"?cors", strings.NewReader(body))
-		sum := sha256.Sum256([]byte(body))
-		req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: fakes3.DefaultAccessKeyID, SecretAccessKey: fakes3.DefaultSecretAccessKey},
-			req, hex.EncodeToString(sum[:]), "s3", fakes3.DefaultRegion, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, b := do(t, req)
+		st, b := do(t, signedCORSPut(t, h, body, map[string]string{"Content-MD5": contentMD5(body)}))
 		want := "MalformedXML"
 		if name == "two wildcards" {
 			want = "InvalidRequest"

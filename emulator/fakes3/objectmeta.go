@@ -98,12 +98,45 @@ func withChecksums(meta map[string]string, body []byte) map[string]string {
 	return out
 }
 
+// defaultChecksum is the checksum S3 computes and keeps for an object
+// written without one (a PUT, a POST, a multipart upload created with no
+// algorithm): a full-object CRC64NVME.
+const defaultChecksum = "x-amz-checksum-crc64nvme"
+
+// checksumMetaKeys are the metadata keys of an object's checksum.
+var checksumMetaKeys = []string{"x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
+	"x-amz-checksum-sha1", "x-amz-checksum-sha256", "x-amz-checksum-type"}
+
+// putIDHeader names a PUT that declared no checksum to the backend, which
+// finds its checksumTee in hooked.pending and leaves there the default
+// checksum it stored, for the response to echo.
+const putIDHeader = internalPrefix + "Put"
+
+// withDefaultChecksum adds S3's default checksum, computed once over the
+// body in memory, to stored metadata (storedMetadata's, which the caller
+// owns) that has none. sum is the value added, "" when there was one.
+func withDefaultChecksum(meta map[string]string, body []byte) (_ map[string]string, sum string) {
+	for _, k := range checksumMetaKeys[:5] {
+		if meta[k] != "" {
+			return meta, ""
+		}
+	}
+	sum = crc64NVMEBase64(body)
+	if meta == nil {
+		meta = make(map[string]string, 2)
+	}
+	meta[defaultChecksum], meta["x-amz-checksum-type"] = sum, "FULL_OBJECT"
+	return meta, sum
+}
+
 // checksumTee computes, as gofakes3 reads a PUT body, the checksums the
-// request declared, for the response to echo.
+// request declared, for the response to echo. A PUT that declared none has
+// one without hashes, in which the backend leaves the default checksum.
 type checksumTee struct {
 	io.ReadCloser
 	names  []string
 	hashes []hash.Hash
+	stored string // the default checksum the backend stored
 }
 
 func teeChecksums(r *http.Request) *checksumTee {
@@ -138,10 +171,13 @@ func (t *checksumTee) echo(h http.Header, part bool) {
 	if t == nil {
 		return
 	}
+	if t.stored != "" {
+		h.Set(defaultChecksum, t.stored)
+	}
 	for i, name := range t.names {
 		h.Set(name, base64.StdEncoding.EncodeToString(t.hashes[i].Sum(nil)))
 	}
-	if !part {
+	if !part && (t.stored != "" || len(t.names) > 0) {
 		h.Set("x-amz-checksum-type", "FULL_OBJECT")
 	}
 }
@@ -181,7 +217,7 @@ func fixObjectResponse(h http.Header, r *http.Request, status int, sums *checksu
 	switch r.Method {
 	case http.MethodPut:
 		if status == http.StatusOK {
-			sums.echo(h, r.URL.Query().Has("uploadId"))
+			sums.echo(h, queryHas(r.URL.RawQuery, "uploadId"))
 		}
 	case http.MethodGet, http.MethodHead:
 		fixObjectHeaders(h, r, status)

@@ -231,7 +231,12 @@ func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket,
 		if w, ok = s.preparePut(w, r, id); !ok {
 			return
 		}
-		sums = teeChecksums(r)
+		if sums = teeChecksums(r); sums == nil && !queryHas(r.URL.RawQuery, "uploadId") {
+			sums = &checksumTee{}
+			r.Header.Set(putIDHeader, id)
+			s.hooked.pending.Store(id, sums)
+			defer s.hooked.pending.Delete(id)
+		}
 	}
 	if r.Method == http.MethodPost && key != "" {
 		switch q := r.URL.Query(); {
@@ -241,6 +246,9 @@ func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket,
 		case q.Has("uploads"):
 			r.Header.Set(multipartMarker, "1")
 		}
+	}
+	if key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.fixRange(r, bucket, key)
 	}
 	if err := s.checkIfMatch(r, bucket, key); err != nil {
 		s.fail(w, r, err, id)
@@ -261,9 +269,15 @@ func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket,
 func (s *Server) serveFaker(w http.ResponseWriter, r *http.Request, id string, sums *checksumTee) {
 	k := newFixedResponse(w, r, id)
 	k.sums = sums
-	k.onError = s.deleteMarkerError
+	k.onError = s.amendError
 	s.faker.ServeHTTP(k, r)
 	k.finish()
+}
+
+// amendError adds to an error gofakes3 answered what S3 sends with it.
+func (s *Server) amendError(r *http.Request, e *s3auth.Error, h http.Header) {
+	s.deleteMarkerError(r, e, h)
+	s.invalidRangeError(r, e)
 }
 
 func (s *Server) count(r *http.Request) {
@@ -465,6 +479,19 @@ type postResponse struct {
 	Bucket   string
 	Key      string
 	ETag     string
+}
+
+// queryHas tells whether a raw query has the parameter name, which must
+// need no escaping, without parsing it (a presigned PUT's has eight).
+func queryHas(raw, name string) bool {
+	for raw != "" {
+		var param string
+		param, raw, _ = strings.Cut(raw, "&")
+		if k, _, _ := strings.Cut(param, "="); k == name {
+			return true
+		}
+	}
+	return false
 }
 
 func splitPath(p string) (bucket, key string) {

@@ -344,6 +344,20 @@ func ownMeta(meta map[string]string) map[string]string {
 	return maps.Clone(meta)
 }
 
+// withKept returns a copy of meta plus the keys of src that keep names.
+func withKept(meta, src map[string]string, keep []string) map[string]string {
+	out := ownMeta(meta)
+	for _, k := range keep {
+		if v, ok := src[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // withLastModified returns a copy of meta with this write's Last-Modified.
 func withLastModified(meta map[string]string, at time.Time) map[string]string {
 	out := make(map[string]string, len(meta)+1)
@@ -480,6 +494,9 @@ type CopyInput struct {
 	DstKey       string
 	// Meta is the copy's metadata; nil keeps the source's.
 	Meta map[string]string
+	// Keep names the source's metadata keys a copy with Meta keeps (an
+	// object's checksum, say, which a new metadata does not replace).
+	Keep []string
 	// IfMatch, when set, is the ETag (without quotes) the source must
 	// have, else the copy fails with gofakes3.ErrPreconditionFailed.
 	IfMatch string
@@ -505,7 +522,7 @@ func (s *Store) Copy(in CopyInput) (Written, error) {
 	}
 	meta := src.meta // versions never change their map: share it
 	if in.Meta != nil {
-		meta = ownMeta(in.Meta)
+		meta = withKept(in.Meta, src.meta, in.Keep)
 	}
 	return s.write(dst, in.DstKey, nil, func(v *version) {
 		v.body, v.hash, v.meta = src.body, src.hash, meta
