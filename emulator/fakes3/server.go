@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -368,8 +369,14 @@ func (s *Server) browserUpload(w http.ResponseWriter, r *http.Request, bucket, i
 		}
 		return s3auth.ErrMalformedPOSTRequest(err.Error())
 	}
+	sums, md5sum, err := s3auth.PostChecksums(form, body)
+	if err != nil {
+		return err
+	}
+	meta := s3auth.Metadata(form)
+	maps.Copy(meta, sums)
 	res, err := s.hooked.putBytes(write{eventName: s3event.ObjectCreatedPost, bucket: bucket, key: key,
-		meta: s3auth.Metadata(form), body: body, requestID: id})
+		meta: meta, body: body, hash: md5sum, requestID: id})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package s3auth
 
 import (
 	"bytes"
+	"crypto/md5"
 	"errors"
 	"io"
 	"mime"
@@ -399,4 +400,41 @@ func Metadata(form *PostForm) map[string]string {
 		out[textproto.CanonicalMIMEHeaderKey(name)] = val
 	}
 	return out
+}
+
+// PostChecksums checks a POST's file against the Content-MD5 and
+// x-amz-checksum-* form fields it carries, as S3 checks them: 400
+// InvalidDigest for a value that is not a digest of that algorithm, 400
+// BadDigest for one that does not match. It returns the checksums to store
+// with the object (lower-case names and their x-amz-checksum-type; nil when
+// the form declared none) and the file's MD5, which the caller may reuse as
+// its ETag.
+func PostChecksums(form *PostForm, file []byte) (stored map[string]string, md5sum []byte, err error) {
+	sum := md5.Sum(file)
+	if v, ok := form.Fields["content-md5"]; ok {
+		if err := compareChecksum("Content-MD5", "Content-MD5", v, sum[:]); err != nil {
+			if err.Code == CodeInvalidDigest {
+				return nil, nil, ErrInvalidDigest("The Content-MD5 you specified was invalid.")
+			}
+			return nil, nil, err
+		}
+	}
+	for name, v := range form.Fields {
+		if !strings.HasPrefix(name, "x-amz-checksum-") {
+			continue
+		}
+		label, h, ok := newChecksum(name)
+		if !ok {
+			continue // x-amz-checksum-algorithm, -type, or no algorithm S3 has
+		}
+		_, _ = h.Write(file)
+		if err := compareChecksum(name, label, v, h.Sum(nil)); err != nil {
+			return nil, nil, err
+		}
+		if stored == nil {
+			stored = map[string]string{"x-amz-checksum-type": "FULL_OBJECT"}
+		}
+		stored[name] = v
+	}
+	return stored, sum[:], nil
 }
