@@ -282,6 +282,9 @@ func (h *hooked) copyByReading(in s3store.CopyInput) (s3store.Written, error) {
 			meta[k] = v
 		}
 	}
+	if in.Checksum != nil {
+		meta = s3store.WithChecksums(meta, in.Checksum(body))
+	}
 	return h.putBytes(write{eventName: s3event.ObjectCreatedCopy, bucket: in.DstBucket, key: in.DstKey, meta: meta, body: body, hash: obj.Hash})
 }
 

@@ -1,6 +1,7 @@
 package fakes3
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -44,6 +45,10 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	default:
 		return s3auth.ErrInvalidArgument("Unknown metadata directive.", "x-amz-metadata-directive", r.Header.Get("X-Amz-Metadata-Directive"))
 	}
+	sums, err := copyChecksum(r.Header.Get("X-Amz-Checksum-Algorithm"), &in)
+	if err != nil {
+		return err
+	}
 	srcVersion, err := s.copySourceVersion(in)
 	if err != nil {
 		return err
@@ -58,7 +63,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if res.VersionID != "" {
 		w.Header().Set("x-amz-version-id", string(res.VersionID))
 	}
-	out, err := xml.Marshal(copyResult{ETag: `"` + res.ETag() + `"`, LastModified: res.LastModified.UTC().Format("2006-01-02T15:04:05.000Z")})
+	result := copyResult{ETag: `"` + res.ETag() + `"`, LastModified: res.LastModified.UTC().Format("2006-01-02T15:04:05.000Z")}
+	result.setChecksum(*sums)
+	out, err := xml.Marshal(result)
 	if err != nil {
 		return err
 	}
@@ -69,9 +76,44 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 }
 
 type copyResult struct {
-	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyObjectResult"`
-	ETag         string
-	LastModified string
+	XMLName           xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyObjectResult"`
+	ETag              string
+	LastModified      string
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"`
+}
+
+// setChecksum names in the answer the checksum a copy computed.
+func (c *copyResult) setChecksum(sums map[string]string) {
+	c.ChecksumCRC32, c.ChecksumCRC32C = sums["x-amz-checksum-crc32"], sums["x-amz-checksum-crc32c"]
+	c.ChecksumCRC64NVME, c.ChecksumSHA1 = sums["x-amz-checksum-crc64nvme"], sums["x-amz-checksum-sha1"]
+	c.ChecksumSHA256, c.ChecksumType = sums["x-amz-checksum-sha256"], sums["x-amz-checksum-type"]
+}
+
+// copyChecksum readies a copy that asks for a checksum algorithm: S3
+// computes that checksum over the copied bytes and stores it in place of
+// the source's. The returned map is filled once the copy has run (empty
+// when no algorithm was asked for).
+func copyChecksum(alg string, in *s3store.CopyInput) (*map[string]string, error) {
+	sums := new(map[string]string)
+	if alg == "" {
+		return sums, nil
+	}
+	name := "x-amz-checksum-" + strings.ToLower(strings.TrimSpace(alg))
+	if _, ok := s3auth.NewChecksum(name); !ok {
+		return nil, s3auth.ErrInvalidRequest("Value for x-amz-checksum-algorithm header is invalid.")
+	}
+	in.Checksum = func(body []byte) map[string]string {
+		h, _ := s3auth.NewChecksum(name)
+		_, _ = h.Write(body)
+		*sums = map[string]string{name: base64.StdEncoding.EncodeToString(h.Sum(nil)), "x-amz-checksum-type": "FULL_OBJECT"}
+		return *sums
+	}
+	return sums, nil
 }
 
 // parseCopySource reads x-amz-copy-source: [/]bucket/key[?versionId=id],

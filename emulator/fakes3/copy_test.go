@@ -2,6 +2,8 @@ package fakes3_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"strings"
@@ -108,5 +110,46 @@ func TestCopyObjectVersionsAndDirectives(t *testing.T) {
 	_, err = h.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("dst3"), CopySource: aws.String(bucket + "/src")})
 	if apiCode(err) != "NoSuchKey" {
 		t.Errorf("copy of a deleted key: %v", err)
+	}
+}
+
+// TestCopyObjectChecksumAlgorithm: a CopyObject that asks for a checksum
+// algorithm gets that checksum of the copied bytes, in its answer and on
+// the copy, in place of the source's; an unknown algorithm is 400
+// InvalidRequest.
+func TestCopyObjectChecksumAlgorithm(t *testing.T) {
+	h := newHarness(t, false)
+	ctx := context.Background()
+	body := "copy me with another checksum"
+	if _, err := h.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("src"),
+		Body: strings.NewReader(body), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	want := base64.StdEncoding.EncodeToString(sum[:])
+	for _, directive := range []types.MetadataDirective{types.MetadataDirectiveCopy, types.MetadataDirectiveReplace} {
+		dst := "dst-" + string(directive)
+		out, err := h.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String(dst),
+			CopySource: aws.String(bucket + "/src"), MetadataDirective: directive, ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := aws.ToString(out.CopyObjectResult.ChecksumSHA256); got != want {
+			t.Errorf("%s: CopyObjectResult ChecksumSHA256 %q, want %q", directive, got, want)
+		}
+		head, err := h.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(dst), ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(head.ChecksumSHA256) != want || head.ChecksumCRC32 != nil || head.ChecksumType != types.ChecksumTypeFullObject {
+			t.Errorf("%s: copy's checksums SHA256 %q CRC32 %q type %q, want only SHA256 %q FULL_OBJECT", directive,
+				aws.ToString(head.ChecksumSHA256), aws.ToString(head.ChecksumCRC32), head.ChecksumType, want)
+		}
+	}
+	_, err := h.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("dst-bad"),
+		CopySource: aws.String(bucket + "/src"), ChecksumAlgorithm: "MD6"})
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 400 || !strings.Contains(err.Error(), "InvalidRequest") {
+		t.Fatalf("copy with algorithm MD6: %v, want 400 InvalidRequest", err)
 	}
 }

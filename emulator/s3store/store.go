@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -358,6 +359,19 @@ func withKept(meta, src map[string]string, keep []string) map[string]string {
 	return out
 }
 
+// WithChecksums returns a copy of meta whose x-amz-checksum-* entries are
+// sums, and only those.
+func WithChecksums(meta, sums map[string]string) map[string]string {
+	out := make(map[string]string, len(meta)+len(sums))
+	for k, v := range meta {
+		if !strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
+			out[k] = v
+		}
+	}
+	maps.Copy(out, sums)
+	return out
+}
+
 // withLastModified returns a copy of meta with this write's Last-Modified.
 func withLastModified(meta map[string]string, at time.Time) map[string]string {
 	out := make(map[string]string, len(meta)+1)
@@ -500,6 +514,10 @@ type CopyInput struct {
 	// IfMatch, when set, is the ETag (without quotes) the source must
 	// have, else the copy fails with gofakes3.ErrPreconditionFailed.
 	IfMatch string
+	// Checksum, when set, computes from the copied bytes the checksum
+	// metadata that replaces the source's (a copy that asks for another
+	// algorithm, x-amz-checksum-algorithm).
+	Checksum func(body []byte) map[string]string
 }
 
 // Copy writes a new version of DstKey that shares the source's bytes and
@@ -523,6 +541,9 @@ func (s *Store) Copy(in CopyInput) (Written, error) {
 	meta := src.meta // versions never change their map: share it
 	if in.Meta != nil {
 		meta = withKept(in.Meta, src.meta, in.Keep)
+	}
+	if in.Checksum != nil {
+		meta = WithChecksums(meta, in.Checksum(src.body))
 	}
 	return s.write(dst, in.DstKey, nil, func(v *version) {
 		v.body, v.hash, v.meta = src.body, src.hash, meta
