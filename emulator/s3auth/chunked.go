@@ -11,12 +11,13 @@ import (
 	"errors"
 	"hash"
 	"hash/crc32"
-	"hash/crc64"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/minio/crc64nvme"
 )
 
 // PayloadMode is how a PUT body is framed, read from x-amz-content-sha256.
@@ -357,10 +358,6 @@ func clip(s string) string {
 	return s
 }
 
-// crc64NVMEPoly is the reversed CRC-64/NVME polynomial S3 uses for
-// x-amz-checksum-crc64nvme.
-const crc64NVMEPoly = 0x9a6c9329ac4bc9b5
-
 // newChecksum returns the hash for a checksum header or trailer name such as
 // x-amz-checksum-crc32, and the label S3 uses in BadDigest messages.
 func newChecksum(name string) (label string, h hash.Hash, ok bool) {
@@ -370,7 +367,7 @@ func newChecksum(name string) (label string, h hash.Hash, ok bool) {
 	case "crc32c":
 		return "CRC32C", crc32.New(crc32.MakeTable(crc32.Castagnoli)), true
 	case "crc64nvme":
-		return "CRC64NVME", crc64.New(crc64.MakeTable(crc64NVMEPoly)), true
+		return "CRC64NVME", crc64nvme.New(), true
 	case "sha1":
 		return "SHA1", sha1.New(), true
 	case "sha256":
