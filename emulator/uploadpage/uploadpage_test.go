@@ -68,7 +68,7 @@ func TestPageUploadTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := browsertest.ScreenshotPath("uploadonce-page-upload2x.png")
+	path := browsertest.ScreenshotPath(t, "uploadonce-page-upload2x.png")
 	if err := os.WriteFile(path, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -76,12 +77,16 @@ func New(t TB, timeout time.Duration) context.Context {
 }
 
 // ScreenshotPath is where a test writes a screenshot named name:
-// $UPLOADONCE_SCREENSHOT_DIR, else the system temporary directory, so the
-// file outlives the test and its path can be reported.
-func ScreenshotPath(name string) string {
+// $UPLOADONCE_SCREENSHOT_DIR (made when missing), else the system
+// temporary directory, so the file outlives the test and its path can be
+// reported.
+func ScreenshotPath(t TB, name string) string {
 	dir := os.Getenv("UPLOADONCE_SCREENSHOT_DIR")
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return dir + string(os.PathSeparator) + name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("screenshot directory: %v", err)
+	}
+	return filepath.Join(dir, name)
 }
