@@ -39,9 +39,10 @@ const multipartMarker = internalPrefix + "Multipart"
 
 // completion is one CompleteMultipartUpload in progress.
 type completion struct {
-	etag  string              // md5(part MD5s)-N without quotes; "" when a part ETag is not an MD5
-	parts int                 // N
-	sums  map[string][]string // checksum header name -> each part's base64 value, "" where missing
+	etag    string              // md5(part MD5s)-N without quotes; "" when a part ETag is not an MD5
+	parts   int                 // N
+	numbers []int               // the listed parts' numbers, in order
+	sums    map[string][]string // checksum header name -> each part's base64 value, "" where missing
 	// Set when the object is stored: the checksum S3 keeps, for the
 	// response.
 	checksumName, checksum, checksumType string
@@ -97,6 +98,9 @@ func readCompletion(r *http.Request) (*completion, error) {
 		return nil, errMalformedXML()
 	}
 	c := &completion{parts: len(in.Parts), sums: map[string][]string{}}
+	for _, p := range in.Parts {
+		c.numbers = append(c.numbers, p.PartNumber)
+	}
 	h := md5.New()
 	for _, p := range in.Parts {
 		sum, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
@@ -189,6 +193,9 @@ func (c *completion) composite(name string, h hash.Hash) string {
 // are serialised, so that each stores its own ETag and checksum.
 func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, bucket, key, id string) {
 	c, err := readCompletion(r)
+	if err == nil {
+		err = s.parts.check(r.URL.Query().Get("uploadId"), c)
+	}
 	if err != nil {
 		s.fail(w, r, err, id)
 		return
@@ -198,6 +205,9 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, bucke
 	cw := &completeWriter{ResponseWriter: w, c: c}
 	s.serveFaker(cw, r, id, nil)
 	cw.flush()
+	if cw.status == http.StatusOK {
+		s.parts.ended(r.URL.Query().Get("uploadId"))
+	}
 }
 
 // completeWriter holds gofakes3's 200 answer to CompleteMultipartUpload to

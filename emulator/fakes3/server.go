@@ -84,6 +84,8 @@ type Server struct {
 	reqID   atomic.Uint64
 	stats   Stats
 
+	parts partSums // multipart uploads' checksums
+
 	corsMu      sync.Mutex
 	cors        map[string]*CORSConfiguration // nil value: deleted
 	defaultCORS *CORSConfiguration
@@ -262,6 +264,38 @@ func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request, bucket,
 		get := r.Clone(r.Context())
 		get.Method = http.MethodGet
 		s.serveFaker(w, get, id, nil)
+		return
+	}
+	s.serveTracked(w, r, key, id, sums)
+}
+
+// serveTracked hands r to gofakes3 and keeps the multipart checksum state
+// its uploader does not: the algorithm a CreateMultipartUpload named, each
+// part's checksum, and the end of an aborted upload.
+func (s *Server) serveTracked(w http.ResponseWriter, r *http.Request, key, id string, sums *checksumTee) {
+	raw := r.URL.RawQuery
+	switch {
+	case key == "" || !strings.Contains(raw, "upload"):
+	case r.Method == http.MethodPost && queryHas(raw, "uploads"):
+		sw := &statusWriter{ResponseWriter: w, keep: true}
+		s.serveFaker(sw, r, id, sums)
+		if sw.succeeded() {
+			s.parts.created(r, sw.body.Bytes())
+		}
+		return
+	case r.Method == http.MethodPut && queryHas(raw, "uploadId"):
+		sw := &statusWriter{ResponseWriter: w}
+		s.serveFaker(sw, r, id, sums)
+		if q := r.URL.Query(); sw.succeeded() {
+			s.parts.uploaded(q.Get("uploadId"), q.Get("partNumber"), sums)
+		}
+		return
+	case r.Method == http.MethodDelete && queryHas(raw, "uploadId"):
+		sw := &statusWriter{ResponseWriter: w}
+		s.serveFaker(sw, r, id, sums)
+		if sw.succeeded() {
+			s.parts.ended(r.URL.Query().Get("uploadId"))
+		}
 		return
 	}
 	s.serveFaker(w, r, id, sums)
