@@ -45,9 +45,18 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	default:
 		return s3auth.ErrInvalidArgument("Unknown metadata directive.", "x-amz-metadata-directive", r.Header.Get("X-Amz-Metadata-Directive"))
 	}
-	sums, err := copyChecksum(r.Header.Get("X-Amz-Checksum-Algorithm"), &in)
-	if err != nil {
-		return err
+	// A copy that asks for a checksum algorithm gets that checksum of the
+	// copied bytes in place of the source's; sums is what the copy stored.
+	var sums map[string]string
+	if alg := r.Header.Get("X-Amz-Checksum-Algorithm"); alg != "" {
+		name, err := checksumName(alg)
+		if err != nil {
+			return err
+		}
+		in.Checksum = func(body []byte) map[string]string {
+			sums = fullObjectChecksum(name, body)
+			return sums
+		}
 	}
 	srcVersion, err := s.copySourceVersion(in)
 	if err != nil {
@@ -64,7 +73,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		w.Header().Set("x-amz-version-id", string(res.VersionID))
 	}
 	result := copyResult{ETag: `"` + res.ETag() + `"`, LastModified: res.LastModified.UTC().Format("2006-01-02T15:04:05.000Z")}
-	result.setChecksum(*sums)
+	result.setChecksum(sums)
 	out, err := xml.Marshal(result)
 	if err != nil {
 		return err
@@ -94,26 +103,21 @@ func (c *copyResult) setChecksum(sums map[string]string) {
 	c.ChecksumSHA256, c.ChecksumType = sums["x-amz-checksum-sha256"], sums["x-amz-checksum-type"]
 }
 
-// copyChecksum readies a copy that asks for a checksum algorithm: S3
-// computes that checksum over the copied bytes and stores it in place of
-// the source's. The returned map is filled once the copy has run (empty
-// when no algorithm was asked for).
-func copyChecksum(alg string, in *s3store.CopyInput) (*map[string]string, error) {
-	sums := new(map[string]string)
-	if alg == "" {
-		return sums, nil
-	}
+// checksumName is the x-amz-checksum-* name of an algorithm a request
+// names, or S3's 400 InvalidRequest for one it does not have.
+func checksumName(alg string) (string, error) {
 	name := "x-amz-checksum-" + strings.ToLower(strings.TrimSpace(alg))
 	if _, ok := s3auth.NewChecksum(name); !ok {
-		return nil, s3auth.ErrInvalidRequest("Value for x-amz-checksum-algorithm header is invalid.")
+		return "", s3auth.ErrInvalidRequest("Value for x-amz-checksum-algorithm header is invalid.")
 	}
-	in.Checksum = func(body []byte) map[string]string {
-		h, _ := s3auth.NewChecksum(name)
-		_, _ = h.Write(body)
-		*sums = map[string]string{name: base64.StdEncoding.EncodeToString(h.Sum(nil)), "x-amz-checksum-type": "FULL_OBJECT"}
-		return *sums
-	}
-	return sums, nil
+	return name, nil
+}
+
+// fullObjectChecksum is the checksum metadata of body under name.
+func fullObjectChecksum(name string, body []byte) map[string]string {
+	h, _ := s3auth.NewChecksum(name)
+	_, _ = h.Write(body)
+	return map[string]string{name: base64.StdEncoding.EncodeToString(h.Sum(nil)), "x-amz-checksum-type": "FULL_OBJECT"}
 }
 
 // parseCopySource reads x-amz-copy-source: [/]bucket/key[?versionId=id],

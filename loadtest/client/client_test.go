@@ -12,12 +12,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseGrant(t *testing.T) {
 	tests := []struct {
 		name, body       string
 		method, url, key string
+		expires          string // RFC 3339; "" wants the zero time
 		fields, headers  int
 		wantErr          string
 	}{
@@ -37,7 +39,8 @@ func TestParseGrant(t *testing.T) {
 		{name: "post without its url", body: `{"url":{"fields":{"key":"k"}}}`, wantErr: `no "url"`},
 		{name: "post with a bad field", body: `{"url":{"url":"http://h","fields":{"key":3}}}`, wantErr: `"fields" has "key", which is not a string`},
 		{name: "put with a bad header", body: `{"url":"http://h","headers":{"If-None-Match":1}}`, wantErr: `"headers" has "If-None-Match"`},
-		{name: "expires", body: `{"url":"http://h","expires":"2026-11-30T10:00:00Z"}`, method: http.MethodPut, url: "http://h"},
+		{name: "expires", body: `{"url":"http://h","expires":"2026-11-30T10:00:00Z"}`, method: http.MethodPut, url: "http://h",
+			expires: "2026-11-30T10:00:00Z"},
 		{name: "bad expires", body: `{"url":"http://h","expires":"tomorrow"}`, wantErr: `"expires" is not an RFC 3339 time`},
 		{name: "not an object", body: `["http://h"]`, wantErr: "not a JSON object"},
 		{name: "trailing garbage", body: `{"url":"http://h"} x`, wantErr: "not JSON"},
@@ -53,6 +56,13 @@ func TestParseGrant(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			var exp time.Time
+			if tt.expires != "" {
+				exp, _ = time.Parse(time.RFC3339, tt.expires)
+			}
+			if !g.Expires.Equal(exp) {
+				t.Fatalf("expires %v, want %v", g.Expires, exp)
 			}
 			if g.Method != tt.method || g.URL != tt.url || g.Key != tt.key || len(g.Fields) != tt.fields || len(g.Headers) != tt.headers {
 				t.Fatalf("grant %+v, want method %s url %s key %q, %d fields, %d headers", g, tt.method, tt.url, tt.key, tt.fields, tt.headers)
